@@ -1,0 +1,49 @@
+"""Top-1/top-5 accuracy of any logits function over a labelled dataset."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from edgekit.ui import progress
+
+
+def limited(dataset: Dataset, n: int | None) -> Dataset:
+    """The first `n` items of `dataset` (all when n is None)."""
+    return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
+
+
+def evaluate(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, dataset_name: str,
+             batch_size: int = 64, label: str = "evaluate") -> dict | None:
+    """Run `logits_fn` over `dataset`; None when the data has no labels (never a made-up number)."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    correct1 = correct5 = seen = 0
+    with progress() as bar:
+        task = bar.add_task(label, total=len(dataset), status="")
+        for images, labels in loader:
+            if (labels < 0).any():
+                return None
+            logits = torch.from_numpy(np.asarray(logits_fn(images.numpy())))
+            k = min(5, logits.shape[1])
+            top = logits.topk(k, dim=1).indices
+            correct1 += (top[:, 0] == labels).sum().item()
+            correct5 += (top == labels[:, None]).any(dim=1).sum().item()
+            seen += len(labels)
+            bar.update(task, advance=len(labels), status=f"top-1 {100 * correct1 / seen:.2f}%")
+    if seen == 0:
+        return None
+    return {"top1": round(100 * correct1 / seen, 3), "top5": round(100 * correct5 / seen, 3), "n": seen,
+            "dataset": dataset_name}
+
+
+def torch_logits_fn(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap an eval-mode module as a numpy logits function."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x)).float().numpy()
+
+    return run

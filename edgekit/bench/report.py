@@ -1,0 +1,70 @@
+"""report.json, report.md and the terminal table of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from edgekit.io import atomic_write_json, atomic_write_text
+
+COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
+           "top-1 %", "p50 ms", "p90 ms", "p99 ms", "load ms", "not on fast path")
+
+
+def _row(kind: str, a: dict) -> list[str]:
+    lat, par, acc = a.get("latency_ms") or {}, a.get("parity") or {}, a.get("accuracy") or {}
+
+    def num(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
+    return [kind, a["format"], a["precision"], a["status"], f"{a['size_bytes'] / 1e6:.2f}", f"{a['params']:,}",
+            f"{a['macs'] / 1e6:.1f}", num(par.get("max_abs_diff"), ".2e"), num(par.get("top1_agreement"), ".3f"),
+            num(acc.get("top1"), ".2f"), num(lat.get("p50"), ".3f"), num(lat.get("p90"), ".3f"),
+            num(lat.get("p99"), ".3f"), num(a.get("load_ms"), ".1f"), ", ".join(a.get("fallback_ops") or []) or "-"]
+
+
+def rows(report: dict) -> list[list[str]]:
+    out = [_row("artifact", a) for a in report["artifacts"]]
+    if not report.get("baseline_is_artifacts"):
+        out += [_row("baseline", a) for a in report["baseline"]]
+    return out
+
+
+def terminal_table(report: dict) -> Table:
+    table = Table(title=f"{report['model']} @ {report['img_size']} px ({report['data']})")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("set", "format", "precision", "status") else "right")
+    for row in rows(report):
+        table.add_row(*row)
+    return table
+
+
+def markdown(report: dict) -> str:
+    env = report["env"]
+    lines = [f"# edgekit report: {report['model']}", "",
+             f"- timm architecture: `{report['timm_id']}`, input {report['img_size']} px, {report['num_classes']} classes",
+             f"- data: `{report['data']}`", f"- edgekit {report['edgekit_version']}, torch {env.get('torch')}, "
+             f"threads {env['threads']} on {env['cpu']} ({' '.join(env['flags'])})",
+             f"- verdict: {'all artifacts verified' if report['ok'] else '**some artifacts FAILED verification**'}", ""]
+    if report.get("accuracy_pytorch"):
+        acc = report["accuracy_pytorch"]
+        lines += [f"PyTorch FP32 top-1 {acc['top1']:.2f}% / top-5 {acc['top5']:.2f}% on {acc['n']} images of "
+                  f"{acc['dataset']}.", ""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(report)]
+    if report.get("baseline_is_artifacts"):
+        lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
+    lines += ["", "## Stages", "", "| stage | seconds | metrics |", "|---|---|---|"]
+    for stage in report["stages"]:
+        metrics = ", ".join(f"{k}={v}" for k, v in stage["metrics"].items() if not isinstance(v, (list, dict)))
+        lines.append(f"| {stage['name']} | {stage['seconds']:.1f} | {metrics} |")
+    plots = report.get("plots") or []
+    if plots:
+        lines += ["", *[f"![{p}]({p})" for p in plots]]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, directory: Path) -> None:
+    atomic_write_json(directory / "report.json", report)
+    atomic_write_text(directory / "report.md", markdown(report))

@@ -1,0 +1,193 @@
+"""Thin Typer CLI: parse flags → Recipe → pipeline; every user error is one line in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgekit import __version__
+from edgekit.errors import EXIT_USAGE, EdgekitError, not_yet
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Compress, export, verify and benchmark vision models for phones, Jetson boards and edge CPUs.")
+
+# shared option aliases (one definition, reused by every command)
+Model = Annotated[str, typer.Argument(help="zoo name (see `edgekit models`), timm:<name>, or a checkpoint directory")]
+Data = Annotated[Optional[str], typer.Option("--data", help="fashion-mnist | cifar10 | synthetic | ImageFolder dir")]
+ImgSize = Annotated[Optional[int], typer.Option("--img-size", help="input size in px (default: the model's)")]
+NumClasses = Annotated[Optional[int], typer.Option("--num-classes", help="classes when the data has no labels")]
+Formats = Annotated[Optional[str], typer.Option("--formats", help="comma list of onnx, tflite, pte")]
+Weights = Annotated[Optional[Path], typer.Option("--weights", help=".safetensors or tensor-only .pt/.pth")]
+Pretrained = Annotated[Optional[bool], typer.Option("--pretrained/--no-pretrained", help="timm hub weights (online)")]
+Out = Annotated[Optional[Path], typer.Option("--out", help="run directory (default runs/<model>)")]
+Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="replace an existing run directory")]
+Seed = Annotated[Optional[int], typer.Option("--seed")]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="inference threads for latency (default 1)")]
+Runs = Annotated[Optional[int], typer.Option("--runs", help="timed runs per artifact")]
+Warmup = Annotated[Optional[int], typer.Option("--warmup", help="untimed warm-up runs")]
+EvalSamples = Annotated[Optional[int], typer.Option("--eval-samples", help="cap on validation images")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if os.environ.get("EDGEKIT_DEBUG") == "1" else logging.WARNING)
+
+
+@app.command()
+def models(as_json: AsJson = False) -> None:
+    """List the registered models: family, timm id, default size, params and MACs."""
+    from rich.table import Table
+
+    from edgekit.models.catalog import catalog
+    from edgekit.ui import console
+
+    rows = catalog()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"{len(rows)} models (any timm architecture works as timm:<name>)")
+    for column in ("name", "family", "timm id", "size", "params (M)", "GMACs"):
+        table.add_column(column, justify="right" if column in ("size", "params (M)", "GMACs") else "left")
+    for r in rows:
+        table.add_row(r["name"], r["family"], r["timm_id"], str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
+                      f"{r['macs'] / 1e9:.3f}")
+    console.print(table)
+
+
+@app.command()
+def compress(
+    model: Model,
+    prune: Annotated[Optional[float], typer.Option("--prune", help="fraction of channels to remove (0 = off)")] = None,
+    int8: Annotated[Optional[bool], typer.Option("--int8/--no-int8", help="INT8 quantization")] = None,
+    kd: Annotated[Optional[bool], typer.Option("--kd/--no-kd", help="knowledge distillation")] = None,
+    data: Data = None, subset: Annotated[Optional[int], typer.Option("--subset", help="cap training images")] = None,
+    img_size: ImgSize = None, num_classes: NumClasses = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="teacher training epochs (default 3)")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr")] = None,
+    formats: Formats = None, weights: Weights = None, pretrained: Pretrained = None,
+    recipe: Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe; flags override it")] = None,
+    budget: Annotated[Optional[Path], typer.Option("--budget", help="budget YAML to gate on")] = None,
+    out: Out = None, overwrite: Overwrite = None, seed: Seed = None, threads: Threads = None, runs: Runs = None,
+    warmup: Warmup = None, eval_samples: EvalSamples = None,
+) -> None:
+    """Train/load → (prune → distil → INT8) → export → verify → benchmark; writes a run directory."""
+    from edgekit.pipeline import run
+    from edgekit.recipe import load_recipe
+
+    overrides = dict(model=model, prune=prune, int8=int8, kd=kd, data=data, subset=subset, img_size=img_size,
+                     num_classes=num_classes, epochs=epochs, lr=lr, formats=formats, weights=weights,
+                     pretrained=pretrained, budget=budget, out=out, overwrite=overwrite, seed=seed, threads=threads,
+                     runs=runs, warmup=warmup, eval_samples=eval_samples)
+    report, _ = run(load_recipe(recipe, overrides), command="compress")
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+def export(
+    model: Model, formats: Formats = None, img_size: ImgSize = None, num_classes: NumClasses = None,
+    weights: Weights = None, pretrained: Pretrained = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="inputs for parity (default synthetic)")] = None,
+    out: Out = None, overwrite: Overwrite = None, seed: Seed = None, eval_samples: EvalSamples = None,
+) -> None:
+    """Export a model or checkpoint to each format and verify every file in its runtime (no training)."""
+    from edgekit.pipeline import run
+    from edgekit.recipe import load_recipe
+
+    overrides = dict(model=model, formats=formats, img_size=img_size, num_classes=num_classes, weights=weights,
+                     pretrained=pretrained, data=data or "synthetic", out=out, overwrite=overwrite, seed=seed,
+                     eval_samples=eval_samples, epochs=0, train_teacher=False, bench=False)
+    report, _ = run(load_recipe(None, overrides), command="export")
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command()
+def bench(
+    artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite or .pte files")],
+    device: Annotated[str, typer.Option("--device", help="local | adb:SERIAL | ssh:USER@HOST")] = "local",
+    threads: Annotated[int, typer.Option("--threads", min=1)] = 1,
+    runs: Annotated[int, typer.Option("--runs", min=1)] = 100,
+    warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="artifact to compare against (interleaved)")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", help="measure accuracy on this data too")] = None,
+    eval_samples: EvalSamples = None, as_json: AsJson = False,
+) -> None:
+    """Time artifacts in their own runtimes; with --baseline, report the latency ratio and its CI."""
+    from edgekit.bench.compare import bench as run_bench, check_device, to_json
+
+    check_device(device)
+    result = run_bench(artifacts, threads, runs, warmup, baseline, data, eval_samples)
+    if as_json:
+        typer.echo(to_json(result))
+    else:
+        _print_bench(result)
+
+
+def _print_bench(result: dict) -> None:
+    from rich.table import Table
+
+    from edgekit.ui import console
+
+    table = Table(title="latency (ms)")
+    for column in ("artifact", "format", "MB", "p50", "p90", "p99", "mean", "load ms", "top-1 %"):
+        table.add_column(column, justify="left" if column in ("artifact", "format") else "right")
+    for r in result["results"]:
+        lat, acc = r["latency_ms"], r.get("accuracy") or {}
+        table.add_row(r["path"], r["format"], f"{r['size_bytes'] / 1e6:.2f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}",
+                      f"{lat['p99']:.3f}", f"{lat['mean']:.3f}", f"{r['load_ms']:.1f}",
+                      f"{acc['top1']:.2f}" if acc.get("top1") is not None else "-")
+    console.print(table)
+    for c in result["comparisons"]:
+        console.print(f"{c['candidate']} / {c['baseline']}: ratio {c['ratio']:.3f} "
+                      f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})")
+
+
+@app.command()
+def check(report: Annotated[Path, typer.Argument(help="report.json of a run")],
+          budget: Annotated[Optional[Path], typer.Option("--budget")] = None) -> None:
+    """Gate a report on size, latency and accuracy budgets."""
+    raise not_yet("edgekit check", 6)
+
+
+def main() -> None:
+    """Console entry point: one line and exit code 2 for user errors; tracebacks only with EDGEKIT_DEBUG=1."""
+    import click
+
+    debug = os.environ.get("EDGEKIT_DEBUG") == "1"
+    try:
+        code = app(standalone_mode=False)
+    except EdgekitError as exc:
+        if debug:
+            raise
+        typer.echo(f"edgekit: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        typer.echo(f"edgekit: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        typer.echo("edgekit: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("edgekit: interrupted; earlier results are untouched", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"edgekit: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                   "(set EDGEKIT_DEBUG=1 for the traceback)", err=True)
+        sys.exit(4)
+    sys.exit(code if isinstance(code, int) else 0)

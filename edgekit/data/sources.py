@@ -1,0 +1,180 @@
+"""Dataset sources: fashion-mnist, cifar10, ImageFolder directories and synthetic data."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekit.data.base import DataBundle, SyntheticImages, TensorImages, split_indices, stratified_subset
+from edgekit.errors import EdgekitError
+from edgekit.models.build import Preprocessing
+from edgekit.registry import Registry
+
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot"]
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+SYNTHETIC_VAL = 64
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+
+DATASETS: Registry = Registry("dataset")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit"))
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as handle:
+        data = handle.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def fashion_mnist_dir() -> Path:
+    """Where the four IDX files are: $EDGEKIT_FASHION_MNIST, Debian's package, or a torchvision download."""
+    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    candidates = [Path(p) for p in [os.environ.get("EDGEKIT_FASHION_MNIST")] if p]
+    candidates += [DEBIAN_FASHION_DIR, cache_dir() / "data" / "FashionMNIST" / "raw"]
+    for directory in candidates:
+        if all((directory / n).is_file() for n in names):
+            return directory
+    try:
+        import torchvision
+
+        torchvision.datasets.FashionMNIST(str(cache_dir() / "data"), train=True, download=True)
+        torchvision.datasets.FashionMNIST(str(cache_dir() / "data"), train=False, download=True)
+    except Exception as exc:
+        raise EdgekitError(
+            "Fashion-MNIST not found and could not be downloaded: install Debian's package "
+            "(apt-get install dataset-fashion-mnist) or set EDGEKIT_FASHION_MNIST to a folder with the IDX .gz files"
+        ) from exc
+    return cache_dir() / "data" / "FashionMNIST" / "raw"
+
+
+@DATASETS.register("fashion-mnist", aliases=("fashion_mnist", "fmnist"))
+def load_fashion_mnist(img_size: int, prep: Preprocessing, subset: int | None, seed: int) -> DataBundle:
+    directory = fashion_mnist_dir()
+    train_x = torch.from_numpy(_read_idx(directory / "train-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    train_y = torch.from_numpy(_read_idx(directory / "train-labels-idx1-ubyte.gz").astype(np.int64))
+    val_x = torch.from_numpy(_read_idx(directory / "t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    val_y = torch.from_numpy(_read_idx(directory / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    return _in_memory_bundle("fashion-mnist", str(directory), train_x, train_y, val_x, val_y,
+                             FASHION_CLASSES, img_size, prep, subset, seed)
+
+
+@DATASETS.register("cifar10", aliases=("cifar-10",))
+def load_cifar10(img_size: int, prep: Preprocessing, subset: int | None, seed: int) -> DataBundle:
+    import torchvision
+
+    root = str(cache_dir() / "data")
+    try:
+        train = torchvision.datasets.CIFAR10(root, train=True, download=True)
+        val = torchvision.datasets.CIFAR10(root, train=False, download=True)
+    except Exception as exc:
+        raise EdgekitError(f"CIFAR-10 is not in {root} and could not be downloaded (offline?)") from exc
+
+    def tensors(ds):  # N×H×W×3 uint8 -> N×3×H×W
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
+
+    (tx, ty), (vx, vy) = tensors(train), tensors(val)
+    return _in_memory_bundle("cifar10", root, tx, ty, vx, vy, list(train.classes), img_size, prep, subset, seed)
+
+
+def _in_memory_bundle(name, location, train_x, train_y, val_x, val_y, classes, img_size, prep, subset, seed):
+    if subset is not None:
+        keep = torch.from_numpy(stratified_subset(train_y.numpy(), subset, seed))
+        train_x, train_y = train_x[keep], train_y[keep]
+    return DataBundle(
+        name=name,
+        train=TensorImages(train_x, train_y, img_size, prep, train=True, seed=seed),
+        val=TensorImages(val_x, val_y, img_size, prep, train=False),
+        num_classes=len(classes), class_names=list(classes), has_labels=True,
+        fingerprint=f"{name}:{location}:n={len(train_x)}:subset={subset}:seed={seed}",
+    )
+
+
+@DATASETS.register("synthetic")
+def load_synthetic(img_size: int, prep: Preprocessing, subset: int | None, seed: int) -> DataBundle:
+    return DataBundle(name="synthetic", val=SyntheticImages(SYNTHETIC_VAL, img_size, seed), train=None,
+                      num_classes=None, class_names=None, has_labels=False, fingerprint=f"synthetic:seed={seed}")
+
+
+def check_image_folder(root: Path) -> None:
+    """Fail early on an empty or class-less ImageFolder."""
+    if not root.is_dir():
+        raise EdgekitError(f"--data '{root}' is neither a known dataset ({', '.join(DATASETS.names())}) nor a directory")
+    splits = [root / "train", root / "val"] if (root / "train").is_dir() and (root / "val").is_dir() else [root]
+    for split in splits:
+        classes = [d for d in sorted(split.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+        if not classes:
+            raise EdgekitError(f"--data '{split}' has no class sub-folders (expected {split}/<class>/<image>)")
+        if not any(f.suffix.lower() in IMAGE_SUFFIXES for c in classes for f in c.rglob("*")):
+            raise EdgekitError(f"--data '{split}' has class folders but no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+
+
+def load_image_folder(root: Path, img_size: int, prep: Preprocessing, subset: int | None, seed: int,
+                      val_fraction: float = 0.2) -> DataBundle:
+    """ImageFolder with train/ and val/ sub-folders, or one folder split deterministically by seed."""
+    import timm.data
+    from torch.utils.data import Subset
+    from torchvision.datasets import ImageFolder
+
+    check_image_folder(root)
+
+    def transform(training: bool):
+        return timm.data.create_transform(
+            input_size=(3, img_size, img_size), is_training=training, interpolation=prep.interpolation,
+            mean=prep.mean, std=prep.std, crop_pct=prep.crop_pct, scale=(0.5, 1.0) if training else None)
+
+    def rgb(img):
+        return img.convert("RGB")
+
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        train = ImageFolder(str(root / "train"), transform=transform(True), loader=_rgb_loader)
+        val = ImageFolder(str(root / "val"), transform=transform(False), loader=_rgb_loader)
+        if train.classes != val.classes:
+            raise EdgekitError(f"--data '{root}': train/ and val/ have different class folders")
+        labels = np.array(train.targets)
+        train_idx = np.arange(len(labels))
+    else:
+        train = ImageFolder(str(root), transform=transform(True), loader=_rgb_loader)
+        val = ImageFolder(str(root), transform=transform(False), loader=_rgb_loader)
+        all_labels = np.array(train.targets)
+        train_idx, val_idx = split_indices(all_labels, val_fraction, seed)
+        val = Subset(val, val_idx.tolist())
+        labels = all_labels[train_idx]
+    if subset is not None:
+        train_idx = train_idx[stratified_subset(labels, subset, seed)]
+    classes = list(train.classes)
+    return DataBundle(
+        name=root.name, train=Subset(train, train_idx.tolist()), val=val, num_classes=len(classes),
+        class_names=classes, has_labels=True,
+        fingerprint=f"folder:{root.resolve()}:n={len(train_idx)}:subset={subset}:seed={seed}",
+    )
+
+
+def _rgb_loader(path: str):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert("RGB")
+
+
+def check_data_spec(spec: str) -> None:
+    """Validate --data before any work: a known dataset name or a usable ImageFolder."""
+    if spec in DATASETS:
+        return
+    check_image_folder(Path(spec))
+
+
+def load_data(spec: str, img_size: int, prep: Preprocessing, subset: int | None, seed: int) -> DataBundle:
+    """Load --data SPEC: a registered dataset name or an ImageFolder directory."""
+    if spec in DATASETS:
+        return DATASETS.get(spec)(img_size, prep, subset, seed)
+    return load_image_folder(Path(spec), img_size, prep, subset, seed)

@@ -1,0 +1,27 @@
+"""The one user-facing error type; the CLI formats it as a single line."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BUDGET = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+
+
+class EdgekitError(Exception):
+    """An error the user can fix: printed as one line, exit code 2 by default."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def not_yet(flag: str, issue: int | None = None) -> EdgekitError:
+    """Error for a documented flag whose implementation has not landed yet."""
+    tracked = f" (tracked in issue #{issue})" if issue else ""
+    return EdgekitError(f"{flag} is not implemented yet{tracked}; remove it to continue")
+
+
+def missing_extra(module: str, extra: str) -> EdgekitError:
+    """Error for an optional dependency that is not installed."""
+    return EdgekitError(f"'{module}' is not installed; install it with: pip install 'edgekit[{extra}]'")

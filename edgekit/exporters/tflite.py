@@ -1,0 +1,127 @@
+"""TFLite exporter: litert-torch conversion, op histogram and XNNPACK coverage of the file."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.base import ExportResult
+from edgekit.exporters.onnx import quiet_export
+
+log = logging.getLogger(__name__)
+
+DELEGATE_OP = "DELEGATE"
+
+
+def _builtin_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def flatbuffer_op_counts(path: Path) -> dict[str, int]:
+    """Builtin/custom op histogram over every subgraph of a .tflite flatbuffer."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    buf = Path(path).read_bytes()
+    model = schema.Model.GetRootAs(buf, 0)
+    names = _builtin_names()
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            codes.append(f"CUSTOM:{custom.decode() if custom else '?'}")
+        else:
+            codes.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    counts: collections.Counter[str] = collections.Counter()
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            counts[codes[graph.Operators(o).OpcodeIndex()]] += 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def undelegated_ops(interpreter) -> list[str]:
+    """Names of the nodes the XNNPACK delegate left to the builtin kernels (after allocate_tensors).
+
+    The interpreter keeps replaced nodes in its node list; the plan itself is not exposed to Python.
+    A DELEGATE node's inputs are the external inputs of its partition and its outputs are the partition's
+    outputs, so walking back from those outputs to those inputs finds every node it replaced.
+    """
+    ops = interpreter._get_ops_details()  # noqa: SLF001 - the only node-level view the Python API offers
+    producer = {int(t): op["index"] for op in ops if op["op_name"] != DELEGATE_OP for t in op["outputs"]}
+    by_index = {op["index"]: op for op in ops}
+    replaced: set[int] = set()
+    for op in ops:
+        if op["op_name"] != DELEGATE_OP:
+            continue
+        boundary = {int(t) for t in op["inputs"]}
+        stack = [producer[int(t)] for t in op["outputs"] if int(t) in producer]
+        while stack:
+            index = stack.pop()
+            if index in replaced:
+                continue
+            replaced.add(index)
+            for t in by_index[index]["inputs"]:
+                t = int(t)
+                if t >= 0 and t not in boundary and t in producer:
+                    stack.append(producer[t])
+    return [op["op_name"] for op in ops if op["op_name"] != DELEGATE_OP and op["index"] not in replaced]
+
+
+def xnnpack_fallback_ops(path: Path) -> list[str]:
+    """Sorted unique ops of `path` that stay outside XNNPACK in the LiteRT interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path), num_threads=1)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgekitError(f"the converted .tflite does not load in the LiteRT interpreter: {first}") from exc
+    return sorted(set(undelegated_ops(interpreter)))
+
+
+def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
+    """Convert with litert-torch (NCHW interface kept) and write one .tflite file."""
+    import litert_torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    previous = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
+    os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"
+    try:
+        with quiet_export(), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                converted = litert_torch.convert(model, (example,))
+            except Exception as exc:  # noqa: BLE001 - surface a one-line reason
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise EdgekitError(f"TFLite conversion failed: {first[:300]}") from exc
+            converted.export(str(tmp))
+        ops = flatbuffer_op_counts(tmp)
+        fallback = xnnpack_fallback_ops(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        if previous is None:
+            os.environ.pop("LITERT_TORCH_SHOW_PROGRESS", None)
+        else:
+            os.environ["LITERT_TORCH_SHOW_PROGRESS"] = previous
+    notes = []
+    if fallback:
+        notes.append("not delegated to XNNPACK: " + ", ".join(fallback))
+    return ExportResult(path=path, op_counts=ops, fallback_ops=fallback, notes=notes)

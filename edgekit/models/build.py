@@ -1,0 +1,90 @@
+"""Instantiate zoo models through timm, at a chosen input size and class count."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.models.zoo import ModelSpec
+
+log = logging.getLogger(__name__)
+
+MAX_IMG_SIZE = 1024
+MIN_IMG_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Normalisation and resize policy from the model's timm config."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+    crop_pct: float
+
+
+def check_img_size(spec: ModelSpec, img_size: int) -> None:
+    """Reject sizes the architecture cannot take, before any work is done."""
+    if not MIN_IMG_SIZE <= img_size <= MAX_IMG_SIZE:
+        raise EdgekitError(
+            f"--img-size {img_size} is out of range [{MIN_IMG_SIZE}, {MAX_IMG_SIZE}] "
+            f"({spec.name} defaults to {spec.img_size})"
+        )
+    if img_size % spec.img_multiple:
+        why = f" ({spec.notes})" if spec.notes else ""
+        raise EdgekitError(
+            f"{spec.name} needs --img-size to be a multiple of {spec.img_multiple}{why}; "
+            f"got {img_size}, try {max(spec.img_multiple, round(img_size / spec.img_multiple) * spec.img_multiple)}"
+        )
+
+
+def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = False) -> torch.nn.Module:
+    """Build the timm model; architectures with size-dependent parts get `img_size`."""
+    import timm
+
+    kwargs: dict = {"num_classes": num_classes, "pretrained": pretrained}
+    try:
+        model = timm.create_model(spec.timm_id, img_size=img_size, **kwargs)
+    except TypeError as exc:
+        if "img_size" not in str(exc):
+            raise
+        model = timm.create_model(spec.timm_id, **kwargs)
+    except Exception as exc:  # hub errors surface here when offline
+        if pretrained:
+            raise EdgekitError(
+                f"could not download pretrained weights for {spec.timm_id} ({type(exc).__name__}); "
+                "offline? pass local weights with --weights PATH (.safetensors or .pth)"
+            ) from exc
+        raise
+    return model.eval()
+
+
+def preprocessing(model: torch.nn.Module) -> Preprocessing:
+    """Mean/std/interpolation/crop from timm's data config of `model`."""
+    import timm.data
+
+    cfg = timm.data.resolve_model_data_config(model)
+    return Preprocessing(
+        mean=tuple(float(v) for v in cfg["mean"]),
+        std=tuple(float(v) for v in cfg["std"]),
+        interpolation=str(cfg.get("interpolation", "bilinear")),
+        crop_pct=float(cfg.get("crop_pct", 0.875)),
+    )
+
+
+def probe_forward(model: torch.nn.Module, spec: ModelSpec, img_size: int) -> torch.Tensor:
+    """Run one image through `model`; turn shape errors into a clear message."""
+    try:
+        with torch.inference_mode():
+            out = model(torch.zeros(1, 3, img_size, img_size))
+    except Exception as exc:
+        raise EdgekitError(
+            f"{spec.name} cannot run at {img_size} px ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            f"its default size is {spec.img_size}"
+        ) from exc
+    if isinstance(out, (tuple, list)):
+        raise EdgekitError(f"{spec.name} returns {len(out)} outputs in eval mode; edgekit expects one logits tensor")
+    return out

@@ -1,0 +1,47 @@
+"""The `edgekit models` listing: params and MACs at each model's default size, cached on disk."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from edgekit.data.sources import cache_dir
+from edgekit.io import atomic_write_json
+from edgekit.models.build import create
+from edgekit.models.complexity import count_macs, count_params
+from edgekit.models.zoo import MODELS, ModelSpec
+from edgekit.ui import progress
+
+
+def _stats(spec: ModelSpec) -> dict:
+    with torch.device("meta"):  # shapes only: counts without allocating or initialising weights
+        model = create(spec, 1000, spec.img_size)
+    return {"params": count_params(model), "macs": count_macs(model, spec.img_size)}
+
+
+def catalog() -> list[dict]:
+    """One row per registered model, with params/MACs for 1000 classes at its default size."""
+    import timm
+
+    path = cache_dir() / f"zoo-stats-timm{timm.__version__}.json"
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    rows = []
+    with progress() as bar:
+        task = bar.add_task("counting params and MACs", total=len(MODELS), status="")
+        for name, spec in MODELS.items():
+            key = f"{spec.timm_id}@{spec.img_size}"
+            if key not in cached:
+                cached[key] = _stats(spec)
+            rows.append({"name": name, "family": spec.family, "timm_id": spec.timm_id, "img_size": spec.img_size,
+                         "img_multiple": spec.img_multiple, **cached[key], "notes": spec.notes})
+            bar.update(task, advance=1)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, cached)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return rows

@@ -1,0 +1,80 @@
+"""Checkpoints as safetensors + a JSON description of the architecture (never a pickle)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+from edgekit.io import atomic_write_bytes, atomic_write_json
+
+WEIGHTS_FILE = "model.safetensors"
+DESCRIPTION_FILE = "model.json"
+FORMAT_TAG = "edgekit-checkpoint"
+
+
+@dataclass
+class ModelDescription:
+    """Everything needed to rebuild the module before its weights are loaded."""
+
+    model: str
+    timm_id: str
+    num_classes: int
+    img_size: int
+    class_names: list[str] | None = None
+    edits: list[dict] = field(default_factory=list)  # structural edits (e.g. pruning) replayed on rebuild
+    metrics: dict = field(default_factory=dict)
+    format: str = FORMAT_TAG
+    format_version: int = 1
+    edgekit_version: str = __version__
+
+
+def save_checkpoint(directory: Path, model: torch.nn.Module, description: ModelDescription) -> None:
+    """Write model.safetensors and model.json into `directory`, each atomically."""
+    from safetensors.torch import save
+
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_write_bytes(directory / WEIGHTS_FILE, save(state))
+    atomic_write_json(directory / DESCRIPTION_FILE, asdict(description))
+
+
+def is_checkpoint(path: Path) -> bool:
+    path = Path(path)
+    return (path / DESCRIPTION_FILE).is_file() or (path.name == DESCRIPTION_FILE and path.is_file())
+
+
+def read_description(path: Path) -> tuple[ModelDescription, Path]:
+    """Parse model.json in `path` (a checkpoint directory or the JSON itself)."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    try:
+        raw = json.loads((directory / DESCRIPTION_FILE).read_text())
+        if raw.get("format") != FORMAT_TAG:
+            raise ValueError(f"format is {raw.get('format')!r}, not {FORMAT_TAG!r}")
+        description = ModelDescription(**raw)
+    except (OSError, ValueError, TypeError) as exc:
+        raise EdgekitError(f"'{directory}' is not an edgekit checkpoint ({exc})") from exc
+    return description, directory
+
+
+def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelDescription]:
+    """Rebuild the model described in model.json and load its weights, checking every shape."""
+    from edgekit.models.build import create
+    from edgekit.models.weights import apply_state_dict, read_state_dict
+    from edgekit.models.zoo import resolve
+
+    description, directory = read_description(path)
+    if description.edits:
+        raise EdgekitError(f"'{directory}' records structural edits this edgekit version cannot replay")
+    spec = resolve(description.model)
+    model = create(spec, description.num_classes, description.img_size)
+    state = read_state_dict(directory / WEIGHTS_FILE)
+    reset = apply_state_dict(model, state, f"checkpoint '{directory}'")
+    if reset:
+        raise EdgekitError(f"checkpoint '{directory}': classifier shapes do not match model.json ({', '.join(reset)})")
+    return model.eval(), description

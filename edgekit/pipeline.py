@@ -1,0 +1,180 @@
+"""The compress/export chain: validate everything first, then run stages into a staged run directory."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from edgekit import __version__
+from edgekit.artifact import REPORT_SCHEMA, Report, RunDirectory
+from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
+from edgekit.bench.environment import environment
+from edgekit.bench.plots import accuracy_latency_plot, latency_plot
+from edgekit.bench.report import terminal_table, write_report
+from edgekit.data import check_data_spec, load_data
+from edgekit.errors import EdgekitError, not_yet
+from edgekit.exporters import FormatSpec, parse_formats
+from edgekit.models.build import check_img_size, create, preprocessing
+from edgekit.models.checkpoint import is_checkpoint, read_description, save_checkpoint
+from edgekit.models.zoo import ModelSpec, resolve
+from edgekit.recipe import Recipe, check_writable_out
+from edgekit.stages.ship import ship
+from edgekit.stages.teacher import build_teacher
+from edgekit.ui import console, info
+
+DEFAULT_NUM_CLASSES = 1000
+
+
+@dataclass
+class Plan:
+    """A recipe checked against the registries and the file system; nothing written yet."""
+
+    recipe: Recipe
+    spec: ModelSpec
+    img_size: int
+    formats: list[FormatSpec]
+    out: Path
+    checkpoint_classes: int | None = None
+
+
+def validate(recipe: Recipe) -> Plan:
+    """Reject every bad input before any work starts (one clear line, exit code 2)."""
+    if recipe.prune > 0:
+        raise not_yet("--prune", 3)
+    if recipe.int8:
+        raise not_yet("--int8", 5)
+    if recipe.kd:
+        raise not_yet("--kd", 4)
+    if recipe.budget is not None:
+        raise not_yet("--budget", 6)
+    if recipe.weights is not None and recipe.pretrained:
+        raise EdgekitError("--weights and --pretrained are exclusive: pick one source of weights")
+    checkpoint_classes = None
+    if is_checkpoint(Path(recipe.model)):
+        description, _ = read_description(Path(recipe.model))
+        spec, checkpoint_classes = resolve(description.model), description.num_classes
+        if recipe.weights is not None or recipe.pretrained:
+            raise EdgekitError(f"'{recipe.model}' is a checkpoint with its own weights; drop --weights/--pretrained")
+        img_size = recipe.img_size or description.img_size
+        if img_size != description.img_size:
+            raise EdgekitError(f"checkpoint '{recipe.model}' was built for {description.img_size} px, not {img_size}")
+    elif _looks_like_path(recipe.model):
+        raise EdgekitError(
+            f"'{recipe.model}' is a path, not a model name: name the architecture and pass the file with "
+            f"--weights (e.g. edgekit compress effnet_lite0 --weights {recipe.model}), or use timm:<name>")
+    else:
+        spec = resolve(recipe.model)
+        img_size = recipe.img_size or spec.img_size
+    check_img_size(spec, img_size)
+    formats = parse_formats(",".join(recipe.formats))
+    for fmt in formats:
+        fmt.check_installed()
+    check_data_spec(recipe.data)
+    if recipe.weights is not None:
+        from edgekit.models.weights import read_state_dict
+
+        read_state_dict(recipe.weights)  # existence, readability and safety, before any work
+    out = recipe.run_dir()
+    check_writable_out(out, recipe.overwrite)
+    return Plan(recipe, spec, img_size, formats, out, checkpoint_classes)
+
+
+def _looks_like_path(name: str) -> bool:
+    return not name.startswith("timm:") and ("/" in name or "\\" in name or Path(name).suffix in
+                                              (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".tflite", ".pte"))
+
+
+class StageClock:
+    """Collects {name, seconds, metrics} records for report.json."""
+
+    def __init__(self):
+        self.records: list[dict] = []
+
+    def add(self, name: str, seconds: float, metrics: dict | None = None) -> None:
+        self.records.append({"name": name, "seconds": round(seconds, 2), "metrics": metrics or {}})
+
+
+def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
+    """Run the chain described by `recipe`; returns the report and the final run directory."""
+    plan = validate(recipe)
+    clock = StageClock()
+    torch.manual_seed(recipe.seed)
+    start = time.perf_counter()
+    with torch.device("meta"):  # the data config only; no weights are allocated
+        probe = create(plan.spec, 10, plan.img_size)
+    data = load_data(recipe.data, plan.img_size, preprocessing(probe), recipe.subset, recipe.seed)
+    num_classes = _num_classes(plan, data)
+    clock.add("data", time.perf_counter() - start, {"dataset": data.name, "train": len(data.train) if data.train else 0,
+                                                      "val": len(data.val), "num_classes": num_classes})
+    start = time.perf_counter()
+    teacher = build_teacher(recipe, plan.spec, plan.img_size, num_classes, data)
+    clock.add("teacher", time.perf_counter() - start, teacher.metrics)
+    start = time.perf_counter()
+    accuracy = evaluate(torch_logits_fn(teacher.model), limited(data.val, recipe.eval_samples), data.name,
+                        label="accuracy pytorch") if data.has_labels else None
+    clock.add("evaluate", time.perf_counter() - start, dict(accuracy or {"top1": None}))
+    if accuracy:
+        info(f"evaluate: PyTorch FP32 top-1 {accuracy['top1']:.2f}% on {accuracy['n']} {data.name} images")
+    teacher.description.metrics = {"accuracy": accuracy}
+    with RunDirectory(plan.out, recipe.overwrite) as run_dir:
+        save_checkpoint(run_dir.path("model"), teacher.model, teacher.description)
+        artifacts, timings = ship(
+            teacher.model, plan.formats, run_dir.staging, plan.spec.name.replace(":", "_"), img_size=plan.img_size,
+            val=data.val, dataset_name=data.name, parity_samples=recipe.parity_samples,
+            parity_atol=recipe.parity_atol, eval_samples=recipe.eval_samples, bench=recipe.bench,
+            threads=recipe.threads, runs=recipe.runs, warmup=recipe.warmup)
+        for name, seconds in timings.items():
+            clock.add(name, seconds, _stage_metrics(name, artifacts))
+        report = _report(plan, data, num_classes, clock, accuracy, artifacts, command)
+        report["plots"] = _plots(report, run_dir.staging)
+        Report.model_validate(report)
+        write_report(report, run_dir.staging)
+        final = run_dir.commit()
+    console.print(terminal_table(report))
+    info(f"run directory: {final}")
+    return report, final
+
+
+def _num_classes(plan: Plan, data) -> int:
+    requested = plan.recipe.num_classes
+    if plan.checkpoint_classes is not None:
+        if data.has_labels and data.num_classes != plan.checkpoint_classes:
+            raise EdgekitError(f"checkpoint has {plan.checkpoint_classes} classes but --data has {data.num_classes}")
+        return plan.checkpoint_classes
+    if data.has_labels:
+        if requested is not None and requested != data.num_classes:
+            raise EdgekitError(f"--num-classes {requested} disagrees with --data, which has {data.num_classes} classes")
+        return data.num_classes
+    return requested or DEFAULT_NUM_CLASSES
+
+
+def _stage_metrics(name: str, artifacts: list[dict]) -> dict:
+    if name == "export":
+        return {a["format"]: a["status"] for a in artifacts}
+    if name == "verify":
+        return {a["format"]: (a["parity"] or {}).get("max_abs_diff") for a in artifacts}
+    return {a["format"]: (a["latency_ms"] or {}).get("p50") for a in artifacts}
+
+
+def _report(plan: Plan, data, num_classes, clock, accuracy, artifacts, command) -> dict:
+    recipe = plan.recipe
+    return {
+        "schema_version": REPORT_SCHEMA, "command": command, "model": plan.spec.name, "timm_id": plan.spec.timm_id,
+        "edgekit_version": __version__, "img_size": plan.img_size, "num_classes": num_classes, "data": data.name,
+        "env": environment(recipe.threads), "recipe": recipe.model_dump(mode="json"), "stages": clock.records,
+        "accuracy_pytorch": accuracy, "artifacts": artifacts,
+        # no compression stage ran: the uncompressed FP32 files are the artifacts themselves
+        "baseline": copy.deepcopy(artifacts), "baseline_is_artifacts": True,
+        "ok": all(a["status"] == "ok" for a in artifacts),
+    }
+
+
+def _plots(report: dict, directory: Path) -> list[str]:
+    entries = [dict(a, label=report["model"]) for a in report["artifacts"]]
+    made = [latency_plot(entries, directory / "latency.png", f"{report['model']} latency per format"),
+            accuracy_latency_plot(entries, directory / "accuracy_latency.png", f"{report['model']} top-1 vs latency")]
+    return [p.name for p in made if p is not None]

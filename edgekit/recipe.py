@@ -1,0 +1,107 @@
+"""The compress recipe: pydantic-validated, loaded from YAML, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgekit.errors import EdgekitError
+
+DEFAULT_FORMATS = ["onnx", "tflite", "pte"]
+
+
+class Recipe(BaseModel):
+    """Everything `edgekit compress` needs; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    model: str
+    data: str = "fashion-mnist"
+    img_size: int | None = Field(None, description="input size in px (default: the model's)")
+    num_classes: int | None = None
+    subset: int | None = Field(None, ge=1, description="cap on training images (stratified, seeded)")
+    epochs: int = Field(3, ge=0)
+    lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+    weights: Path | None = None
+    pretrained: bool = False
+    prune: float = Field(0.0, ge=0.0, le=0.95)
+    int8: bool = False
+    kd: bool | None = None
+    budget: Path | None = None
+    formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+    out: Path | None = None
+    overwrite: bool = False
+    seed: int = 0
+    threads: int = Field(1, ge=1)
+    runs: int = Field(50, ge=1)
+    warmup: int = Field(10, ge=0)
+    parity_samples: int = Field(32, ge=1)
+    eval_samples: int | None = Field(None, ge=1, description="cap on validation images (default: all)")
+    parity_atol: float = Field(1e-3, gt=0)
+    train_teacher: bool = True
+    bench: bool = True
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _split_formats(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def run_dir(self) -> Path:
+        return self.out if self.out is not None else Path("runs") / self.model.replace(":", "_").replace("/", "_")
+
+
+def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
+    """Merge a YAML recipe (if any) with CLI overrides (None values mean 'not given')."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise EdgekitError(f"--recipe '{path}' cannot be read ({exc.strerror})") from exc
+        except yaml.YAMLError as exc:
+            raise EdgekitError(f"--recipe '{path}' is not valid YAML ({str(exc).splitlines()[0]})") from exc
+        if not isinstance(loaded, dict):
+            raise EdgekitError(f"--recipe '{path}' must be a mapping of option: value")
+        values.update({k.replace("-", "_"): v for k, v in loaded.items()})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Recipe(**values)
+    except ValidationError as exc:
+        raise EdgekitError(describe_validation_error(exc, path)) from exc
+
+
+def describe_validation_error(exc: ValidationError, source: Path | None) -> str:
+    """First pydantic error as one line, with a did-you-mean for unknown keys."""
+    import difflib
+
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    where = f"recipe '{source}'" if source else "options"
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(Recipe.model_fields), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{where}: unknown key '{key}'{hint}"
+    flag = "--" + key.replace("_", "-")
+    return f"{where}: {flag}: {err['msg']} (got {err.get('input')!r})"
+
+
+def check_writable_out(out: Path, overwrite: bool) -> None:
+    """Refuse an existing run directory (unless overwrite) and an unwritable location."""
+    if out.exists() and not overwrite:
+        raise EdgekitError(f"--out '{out}' already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"--out '{out}' exists and is not a directory")
+    ancestor = out.parent.resolve()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise EdgekitError(f"--out '{out}' cannot be created: '{ancestor}' is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise EdgekitError(f"--out '{out}' is not writable (no write permission on '{ancestor}')")

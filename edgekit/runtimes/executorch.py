@@ -1,0 +1,66 @@
+"""ExecuTorch runtime session: a .pte program with the XNNPACK delegate, pinned to a thread count."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.runtimes.base import RuntimeSession
+
+log = logging.getLogger(__name__)
+
+
+def set_threadpool_size(threads: int) -> None:
+    """Resize ExecuTorch's process-wide threadpool (used by XNNPACK) unless it already has `threads`.
+
+    The pool defaults to one thread per core; there is one pool per process, so each run re-applies it.
+    """
+    from executorch.extension.pybindings import portable_lib
+
+    if portable_lib._threadpool_get_thread_count() != threads:  # noqa: SLF001 - the only Python hook
+        portable_lib._unsafe_reset_threadpool(threads)  # noqa: SLF001
+
+
+class ExecuTorchSession(RuntimeSession):
+    """A .pte file run through executorch.runtime, method 'forward'."""
+
+    name = "executorch"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        from executorch.runtime import Runtime
+
+        if not self.path.is_file():
+            raise EdgekitError(f"artifact '{self.path}' does not exist")
+        set_threadpool_size(threads)
+        try:
+            program = Runtime.get().load_program(self.path)
+            self._method = program.load_method("forward")
+        except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeError/ValueError
+            raise EdgekitError(f"ExecuTorch cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
+        if self._method is None:
+            raise EdgekitError(f"'{self.path}' has no 'forward' method")
+        self.fixed_batch = _input_batch(self._method)
+
+    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        set_threadpool_size(self.threads)
+        out = self._method.execute([torch.from_numpy(x)])[0]
+        return out.detach().numpy().astype(np.float32, copy=True)
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"executorch": version("executorch")}
+
+
+def _input_batch(method) -> int:
+    """Batch size of the method's first input from its metadata (1 when the metadata is unavailable)."""
+    try:
+        return int(method.metadata.input_tensor_meta(0).sizes()[0])
+    except Exception:  # noqa: BLE001 - metadata API differs across versions
+        log.debug("no input metadata for %s; assuming batch 1", method)
+        return 1

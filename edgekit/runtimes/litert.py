@@ -1,0 +1,67 @@
+"""LiteRT interpreter session (XNNPACK delegate applied by default) pinned to a thread count."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.runtimes.base import RuntimeSession
+
+_QUANTIZED = (np.int8, np.uint8, np.int16)
+
+
+class LiteRTSession(RuntimeSession):
+    """A .tflite file in the LiteRT interpreter; litert-torch keeps the NCHW interface of the model."""
+
+    name = "litert"
+
+    def __init__(self, path: Path, threads: int):
+        super().__init__(path, threads)
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not self.path.is_file():
+            raise EdgekitError(f"artifact '{self.path}' does not exist")
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise EdgekitError(f"LiteRT cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
+        self._in = self._interpreter.get_input_details()[0]
+        self._out = self._interpreter.get_output_details()[0]
+        self.fixed_batch = int(self._in["shape"][0])
+
+    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        expected = tuple(int(d) for d in self._in["shape"])
+        if x.shape != expected:
+            raise EdgekitError(f"{self.path.name}: input shape {x.shape} does not match the file's {expected}")
+        self._interpreter.set_tensor(self._in["index"], _quantize(x, self._in))
+        self._interpreter.invoke()
+        return _dequantize(self._interpreter.get_tensor(self._out["index"]), self._out)
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {"ai-edge-litert": version("ai-edge-litert")}
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input -> the tensor's dtype, using its scale/zero point when it is quantized."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype.type not in _QUANTIZED:
+        return x.astype(dtype, copy=False)
+    scale, zero = detail["quantization"]
+    if not scale:
+        raise EdgekitError("quantized input tensor has no scale; cannot feed float data")
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """Quantized output -> float32 with its scale/zero point; float outputs are returned as float32."""
+    if np.dtype(detail["dtype"]).type in _QUANTIZED:
+        scale, zero = detail["quantization"]
+        if scale:
+            return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
+    return np.asarray(y, dtype=np.float32).copy()

@@ -1,0 +1,111 @@
+"""Export one FP32/INT8 model to every requested format, verify each file in its runtime, time it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgekit.bench.accuracy import evaluate, limited
+from edgekit.bench.measure import measure_latency, parity
+from edgekit.exporters import FormatSpec
+from edgekit.io import sha256_file
+from edgekit.models.complexity import count_macs, count_params
+from edgekit.runtimes import open_session
+from edgekit.ui import info
+
+log = logging.getLogger(__name__)
+
+
+def first_images(dataset: Dataset, n: int) -> np.ndarray:
+    """The first `n` model-ready images of `dataset` as an N×3×H×W float32 array."""
+    n = min(n, len(dataset))
+    return np.stack([dataset[i][0].numpy() for i in range(n)]).astype(np.float32)
+
+
+def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, stem: str, *, img_size: int,
+         val: Dataset, dataset_name: str, parity_samples: int, parity_atol: float, eval_samples: int | None,
+         bench: bool, threads: int, runs: int, warmup: int, precision: str = "fp32") -> tuple[list[dict], dict]:
+    """Export, verify and (optionally) time `model` in each format; returns artifact records and stage timings."""
+    model = model.eval()
+    inputs = first_images(val, parity_samples)
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(inputs)).float().numpy()
+    params, macs = count_params(model), count_macs(model, img_size)
+    example = torch.from_numpy(inputs[:1])
+    records, timings = [], {"export": 0.0, "verify": 0.0, "bench": 0.0}
+    for spec in formats:
+        path = directory / f"{stem}{spec.suffix}"
+        record = {"format": spec.name, "path": path.name, "precision": precision, "params": params, "macs": macs,
+                  "runtime": spec.runtime, "status": "ok", "parity": None, "latency_ms": None, "accuracy": None,
+                  "load_ms": None, "op_counts": {}, "fallback_ops": [], "notes": [], "error": None}
+        start = time.perf_counter()
+        try:
+            info(f"export: {spec.name} → {path.name}")
+            result = spec.export(model, example, path)
+            record.update(op_counts=result.op_counts, fallback_ops=result.fallback_ops, notes=result.notes)
+        except Exception as exc:  # a format that cannot take the model is reported, the others still ship
+            log.debug("export failed", exc_info=True)
+            record.update(status="failed", error=f"export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+        record["export_seconds"] = round(time.perf_counter() - start, 2)
+        timings["export"] += time.perf_counter() - start
+        if record["status"] == "ok":
+            start = time.perf_counter()
+            _verify(record, path, inputs, reference, parity_atol, val, dataset_name, eval_samples)
+            timings["verify"] += time.perf_counter() - start
+        if record["status"] == "ok" and bench:
+            start = time.perf_counter()
+            _bench(record, path, inputs[:1], threads, runs, warmup)
+            timings["bench"] += time.perf_counter() - start
+        _finalise(record, path, directory)
+        records.append(record)
+    return records, timings
+
+
+def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name, eval_samples) -> None:
+    try:
+        session = open_session(path, threads=os.cpu_count() or 1)
+        record["runtime_versions"] = session.versions()
+        record["parity"] = parity(session.run(inputs), reference, atol)
+        if not record["parity"]["passed"]:
+            record.update(status="failed", error=f"parity failed: max |diff| {record['parity']['max_abs_diff']} > "
+                          f"{record['parity']['tolerance']} or top-1 disagreement")
+            return
+        record["accuracy"] = evaluate(session.run, limited(val, eval_samples), dataset_name,
+                                      label=f"accuracy {record['format']}")
+    except Exception as exc:
+        log.debug("verification failed", exc_info=True)
+        record.update(status="failed", error=f"runtime failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+
+def _bench(record: dict, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int) -> None:
+    try:
+        start = time.perf_counter()
+        session = open_session(path, threads=threads)
+        record["load_ms"] = round((time.perf_counter() - start) * 1e3, 2)
+        start = time.perf_counter()
+        session.run(x)
+        record["first_run_ms"] = round((time.perf_counter() - start) * 1e3, 2)
+        record["latency_ms"] = measure_latency(session, x, warmup=warmup, runs=runs)
+        info(f"bench: {record['format']} p50 {record['latency_ms']['p50']:.3f} ms at {threads} thread(s)")
+    except Exception as exc:
+        log.debug("benchmark failed", exc_info=True)
+        record.update(status="failed", error=f"benchmark failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+
+def _finalise(record: dict, path: Path, directory: Path) -> None:
+    """Hash and size the file; a failed file moves to failed/ so it is never shipped by mistake."""
+    if not path.exists():
+        record.update(size_bytes=0, sha256="")
+        return
+    record.update(size_bytes=path.stat().st_size, sha256=sha256_file(path))
+    if record["status"] == "failed":
+        failed = directory / "failed"
+        failed.mkdir(exist_ok=True)
+        path.replace(failed / path.name)
+        record["path"] = f"failed/{path.name}"
