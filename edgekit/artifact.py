@@ -111,6 +111,11 @@ class RunDirectory:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def subdir(self, name: str) -> Path:
+        target = self.staging / name
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
     def commit(self) -> Path:
         """Move the finished staging folder to its final path (replacing an old run if allowed)."""
         old = None

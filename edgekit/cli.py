@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgekit import __version__
-from edgekit.errors import EXIT_USAGE, EdgekitError, not_yet
+from edgekit.errors import EXIT_USAGE, EdgekitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compress, export, verify and benchmark vision models for phones, Jetson boards and edge CPUs.")
@@ -33,6 +33,9 @@ Runs = Annotated[Optional[int], typer.Option("--runs", help="timed runs per arti
 Warmup = Annotated[Optional[int], typer.Option("--warmup", help="untimed warm-up runs")]
 EvalSamples = Annotated[Optional[int], typer.Option("--eval-samples", help="cap on validation images")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+WarmupSeconds = Annotated[float, typer.Option("--warmup-seconds", min=0, help="keep warming up at least this long")]
+MinSeconds = Annotated[float, typer.Option("--min-seconds", min=0, help="keep timing at least this long (beyond --runs)")]
+Cpus = Annotated[Optional[str], typer.Option("--cpus", help="pin the measuring process to CPUs, e.g. 0 or 0,2 or 0-3")]
 
 
 def _version(value: bool) -> None:
@@ -92,7 +95,9 @@ def compress(
                      pretrained=pretrained, budget=budget, out=out, overwrite=overwrite, seed=seed, threads=threads,
                      runs=runs, warmup=warmup, eval_samples=eval_samples)
     report, _ = run(load_recipe(recipe, overrides), command="compress")
-    raise typer.Exit(0 if report["ok"] else 1)
+    from edgekit.bench.gate import exit_code
+
+    raise typer.Exit(exit_code(report))  # 1: a file failed verification or a budget; 3: a budget inconclusive
 
 
 @app.command()
@@ -120,15 +125,19 @@ def bench(
     threads: Annotated[int, typer.Option("--threads", min=1)] = 1,
     runs: Annotated[int, typer.Option("--runs", min=1)] = 100,
     warmup: Annotated[int, typer.Option("--warmup", min=0)] = 10,
+    warmup_seconds: WarmupSeconds = 0.0, min_seconds: MinSeconds = 0.0, cpus: Cpus = None,
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="artifact to compare against (interleaved)")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="measure accuracy on this data too")] = None,
     eval_samples: EvalSamples = None, as_json: AsJson = False,
 ) -> None:
-    """Time artifacts in their own runtimes; with --baseline, report the latency ratio and its CI."""
+    """Time artifacts in their own runtimes (cold start and peak memory in a child process); with --baseline,
+    report the latency ratio and its CI."""
     from edgekit.bench.compare import bench as run_bench, check_device, to_json
+    from edgekit.bench.cpus import parse_cpus
 
     check_device(device)
-    result = run_bench(artifacts, threads, runs, warmup, baseline, data, eval_samples)
+    result = run_bench(artifacts, threads, runs, warmup, baseline, data, eval_samples, warmup_seconds=warmup_seconds,
+                       min_seconds=min_seconds, cpus=parse_cpus(cpus) if cpus else None)
     if as_json:
         typer.echo(to_json(result))
     else:
@@ -140,31 +149,55 @@ def _print_bench(result: dict) -> None:
 
     from edgekit.ui import console
 
-    table = Table(title="latency (ms)")
-    for column in ("artifact", "format", "MB", "p50", "p90", "p99", "mean", "load ms", "top-1 %"):
+    table = Table(title=f"latency (ms), {result['settings']['threads']} thread(s), CPUs {result['settings']['cpus']}")
+    for column in ("artifact", "format", "MB", "runs", "p50", "p90", "p99", "mean", "std", "min", "cold load ms",
+                   "peak RSS MiB", "top-1 %"):
         table.add_column(column, justify="left" if column in ("artifact", "format") else "right")
     for r in result["results"]:
-        lat, acc = r["latency_ms"], r.get("accuracy") or {}
-        table.add_row(r["path"], r["format"], f"{r['size_bytes'] / 1e6:.2f}", f"{lat['p50']:.3f}", f"{lat['p90']:.3f}",
-                      f"{lat['p99']:.3f}", f"{lat['mean']:.3f}", f"{r['load_ms']:.1f}",
+        lat, acc, cold = r["latency_ms"], r.get("accuracy") or {}, r["cold_start"]
+        table.add_row(r["path"], r["format"], f"{r['size_bytes'] / 1e6:.2f}", str(lat["runs"]), f"{lat['p50']:.3f}",
+                      f"{lat['p90']:.3f}", f"{lat['p99']:.3f}", f"{lat['mean']:.3f}", f"{lat['std']:.3f}",
+                      f"{lat['min']:.3f}", f"{cold['load_ms']:.1f}", f"{cold['peak_rss_mb']:.0f}",
                       f"{acc['top1']:.2f}" if acc.get("top1") is not None else "-")
     console.print(table)
     for c in result["comparisons"]:
         console.print(f"{c['candidate']} / {c['baseline']}: ratio {c['ratio']:.3f} "
-                      f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})")
+                      f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f}; Mann–Whitney p(slower) "
+                      f"{c['mann_whitney']['p_slower']:.3g}, p(faster) {c['mann_whitney']['p_faster']:.3g})")
 
 
 @app.command()
 def check(report: Annotated[Path, typer.Argument(help="report.json of a run")],
-          budget: Annotated[Optional[Path], typer.Option("--budget")] = None) -> None:
-    """Gate a report on size, latency and accuracy budgets."""
-    raise not_yet("edgekit check", 6)
+          budget: Annotated[Optional[Path], typer.Option("--budget", help="budget YAML (required; README: Budgets)")] = None,
+          junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
+          markdown: Annotated[Optional[Path], typer.Option(
+              "--markdown", help="write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")] = None,
+          as_json: AsJson = False) -> None:
+    """Gate a report on size, latency and accuracy budgets: exit 0 pass, 1 violated, 2 bad input, 3 inconclusive."""
+    from edgekit.bench.check import run_check
+    from edgekit.bench.gate_output import print_gate
+
+    if budget is None:
+        raise EdgekitError("--budget FILE is required: the YAML limits to check the report against")
+    gate, text = run_check(report, budget, junit, markdown, as_json)
+    print_gate(gate)
+    if text is not None:
+        typer.echo(text)
+    raise typer.Exit(gate["exit_code"])
+
+
+def _click_exceptions():
+    """Where ClickException lives: typer >= 0.2x vendors click, older releases use click itself."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # pragma: no cover - depends on the typer release
+        from click import exceptions
+    return exceptions
 
 
 def main() -> None:
     """Console entry point: one line and exit code 2 for user errors; tracebacks only with EDGEKIT_DEBUG=1."""
-    import click
-
+    click = _click_exceptions()
     debug = os.environ.get("EDGEKIT_DEBUG") == "1"
     try:
         code = app(standalone_mode=False)
@@ -173,12 +206,14 @@ def main() -> None:
             raise
         typer.echo(f"edgekit: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `edgekit`: the help was shown
+            sys.exit(0)
         typer.echo(f"edgekit: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("edgekit: aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:

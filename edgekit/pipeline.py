@@ -12,7 +12,10 @@ import torch
 from edgekit import __version__
 from edgekit.artifact import REPORT_SCHEMA, Report, RunDirectory
 from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
+from edgekit.bench.budget import load_budgets
 from edgekit.bench.environment import environment
+from edgekit.bench.gate import gate_run
+from edgekit.bench.gate_output import print_gate
 from edgekit.bench.plots import accuracy_latency_plot, latency_plot
 from edgekit.bench.report import terminal_table, write_report
 from edgekit.data import check_data_spec, load_data
@@ -22,6 +25,7 @@ from edgekit.models.build import check_img_size, create, preprocessing
 from edgekit.models.checkpoint import is_checkpoint, read_description, save_checkpoint
 from edgekit.models.zoo import ModelSpec, resolve
 from edgekit.recipe import Recipe, check_writable_out
+from edgekit.stages.chain import ChainState, planned, run_chain
 from edgekit.stages.ship import ship
 from edgekit.stages.teacher import build_teacher
 from edgekit.ui import console, info
@@ -50,7 +54,7 @@ def validate(recipe: Recipe) -> Plan:
     if recipe.kd:
         raise not_yet("--kd", 4)
     if recipe.budget is not None:
-        raise not_yet("--budget", 6)
+        load_budgets(recipe.budget)  # a bad budget file fails before any work (issue #6)
     if recipe.weights is not None and recipe.pretrained:
         raise EdgekitError("--weights and --pretrained are exclusive: pick one source of weights")
     checkpoint_classes = None
@@ -59,7 +63,7 @@ def validate(recipe: Recipe) -> Plan:
         spec, checkpoint_classes = resolve(description.model), description.num_classes
         if recipe.weights is not None or recipe.pretrained:
             raise EdgekitError(f"'{recipe.model}' is a checkpoint with its own weights; drop --weights/--pretrained")
-        img_size = recipe.img_size or description.img_size
+        img_size = description.img_size if recipe.img_size is None else recipe.img_size
         if img_size != description.img_size:
             raise EdgekitError(f"checkpoint '{recipe.model}' was built for {description.img_size} px, not {img_size}")
     elif _looks_like_path(recipe.model):
@@ -68,7 +72,7 @@ def validate(recipe: Recipe) -> Plan:
             f"--weights (e.g. edgekit compress effnet_lite0 --weights {recipe.model}), or use timm:<name>")
     else:
         spec = resolve(recipe.model)
-        img_size = recipe.img_size or spec.img_size
+        img_size = spec.img_size if recipe.img_size is None else recipe.img_size
     check_img_size(spec, img_size)
     formats = parse_formats(",".join(recipe.formats))
     for fmt in formats:
@@ -78,6 +82,7 @@ def validate(recipe: Recipe) -> Plan:
         from edgekit.models.weights import read_state_dict
 
         read_state_dict(recipe.weights)  # existence, readability and safety, before any work
+    planned(recipe)  # the compression chain must be valid before any work
     out = recipe.run_dir()
     check_writable_out(out, recipe.overwrite)
     return Plan(recipe, spec, img_size, formats, out, checkpoint_classes)
@@ -120,21 +125,36 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
     if accuracy:
         info(f"evaluate: PyTorch FP32 top-1 {accuracy['top1']:.2f}% on {accuracy['n']} {data.name} images")
     teacher.description.metrics = {"accuracy": accuracy}
+    state = run_chain(ChainState(teacher.model, teacher.description, teacher.model), recipe, data, clock)
+    stem = plan.spec.name.replace(":", "_")
     with RunDirectory(plan.out, recipe.overwrite) as run_dir:
-        save_checkpoint(run_dir.path("model"), teacher.model, teacher.description)
-        artifacts, timings = ship(
-            teacher.model, plan.formats, run_dir.staging, plan.spec.name.replace(":", "_"), img_size=plan.img_size,
-            val=data.val, dataset_name=data.name, parity_samples=recipe.parity_samples,
-            parity_atol=recipe.parity_atol, eval_samples=recipe.eval_samples, bench=recipe.bench,
-            threads=recipe.threads, runs=recipe.runs, warmup=recipe.warmup)
+        save_checkpoint(run_dir.path("model"), state.model, state.description)
+
+        def ship_into(model, directory, precision):
+            return ship(model, plan.formats, directory, stem, img_size=plan.img_size, val=data.val,
+                        dataset_name=data.name, parity_samples=recipe.parity_samples, parity_atol=recipe.parity_atol,
+                        eval_samples=recipe.eval_samples, bench=recipe.bench, threads=recipe.threads,
+                        runs=recipe.runs, warmup=recipe.warmup, precision=precision)
+
+        artifacts, timings = ship_into(state.model, run_dir.staging, state.precision)
         for name, seconds in timings.items():
             clock.add(name, seconds, _stage_metrics(name, artifacts))
-        report = _report(plan, data, num_classes, clock, accuracy, artifacts, command)
+        baseline = None
+        if state.applied:  # the uncompressed FP32 teacher, measured the same way in the same run
+            baseline, timings = ship_into(teacher.model, run_dir.subdir("baseline"), "fp32")
+            for entry in baseline:
+                entry["path"] = f"baseline/{entry['path']}"
+            clock.add("baseline", sum(timings.values()), _stage_metrics("bench", baseline))
+        report = _report(plan, data, num_classes, clock, accuracy, artifacts, baseline, command)
         report["plots"] = _plots(report, run_dir.staging)
+        if recipe.budget is not None:  # gate step (issue #6): budgets evaluated on the finished report
+            report["gate"] = gate_run(report, recipe.budget, run_dir.staging)
         Report.model_validate(report)
         write_report(report, run_dir.staging)
         final = run_dir.commit()
     console.print(terminal_table(report))
+    if report.get("gate"):
+        print_gate(report["gate"])
     info(f"run directory: {final}")
     return report, final
 
@@ -160,21 +180,24 @@ def _stage_metrics(name: str, artifacts: list[dict]) -> dict:
     return {a["format"]: (a["latency_ms"] or {}).get("p50") for a in artifacts}
 
 
-def _report(plan: Plan, data, num_classes, clock, accuracy, artifacts, command) -> dict:
+def _report(plan: Plan, data, num_classes, clock, accuracy, artifacts, baseline, command) -> dict:
     recipe = plan.recipe
     return {
         "schema_version": REPORT_SCHEMA, "command": command, "model": plan.spec.name, "timm_id": plan.spec.timm_id,
         "edgekit_version": __version__, "img_size": plan.img_size, "num_classes": num_classes, "data": data.name,
         "env": environment(recipe.threads), "recipe": recipe.model_dump(mode="json"), "stages": clock.records,
         "accuracy_pytorch": accuracy, "artifacts": artifacts,
-        # no compression stage ran: the uncompressed FP32 files are the artifacts themselves
-        "baseline": copy.deepcopy(artifacts), "baseline_is_artifacts": True,
-        "ok": all(a["status"] == "ok" for a in artifacts),
+        # without a compression stage the uncompressed FP32 files are the artifacts themselves
+        "baseline": baseline if baseline is not None else copy.deepcopy(artifacts),
+        "baseline_is_artifacts": baseline is None,
+        "ok": all(a["status"] == "ok" for a in [*artifacts, *(baseline or [])]),
     }
 
 
 def _plots(report: dict, directory: Path) -> list[str]:
     entries = [dict(a, label=report["model"]) for a in report["artifacts"]]
+    if not report["baseline_is_artifacts"]:
+        entries += [dict(a, label="baseline") for a in report["baseline"]]
     made = [latency_plot(entries, directory / "latency.png", f"{report['model']} latency per format"),
             accuracy_latency_plot(entries, directory / "accuracy_latency.png", f"{report['model']} top-1 vs latency")]
     return [p.name for p in made if p is not None]

@@ -25,7 +25,7 @@ class Recipe(BaseModel):
     num_classes: int | None = None
     subset: int | None = Field(None, ge=1, description="cap on training images (stratified, seeded)")
     epochs: int = Field(3, ge=0)
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(5e-3, gt=0)
     batch_size: int = Field(64, ge=1)
     weights: Path | None = None
     pretrained: bool = False

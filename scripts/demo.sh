@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/edgekit compress effnet_lite0 --data fashion-mnist --img-size 64 --subset 12000 --epochs 3 \
+.venv/bin/edgekit compress effnet_lite0 --data fashion-mnist --img-size 64 --subset 20000 --epochs 3 \
   --out runs/demo --overwrite "$@"
 echo "demo: open runs/demo/report.md"

@@ -1,4 +1,9 @@
-"""`edgekit bench`: time artifacts in their runtimes, optionally interleaved with a baseline."""
+"""`edgekit bench`: time artifacts in their runtimes, optionally interleaved with a baseline.
+
+Each file is first loaded and run in a child process (edgekit.bench.isolated: cold start, peak memory; a crashing
+runtime cannot take edgekit down), then timed here: warm-up by count and time, runs by count and minimum time, on
+the CPUs given by --cpus. With a baseline, candidate and baseline alternate in A B B A rounds so drift hits both.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench.accuracy import evaluate, limited
-from edgekit.bench.measure import summarize, time_calls
-from edgekit.bench.stats import ratio_with_ci
+from edgekit.bench.cpus import pinned
+from edgekit.bench.environment import environment
+from edgekit.bench.isolated import probe
+from edgekit.bench.measure import MAX_RUNS, example_input, latency_record, time_calls
+from edgekit.bench.stats import mann_whitney, ratio_with_ci
 from edgekit.errors import EdgekitError, not_yet
 from edgekit.exporters import format_for_path
 from edgekit.io import sha256_file
@@ -26,67 +34,80 @@ def check_device(device: str) -> None:
         raise EdgekitError(f"--device '{device}' is not one of local, adb:SERIAL, ssh:USER@HOST")
 
 
-def _input_for(session, seed: int = 0) -> np.ndarray:
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in session.input_shape]
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def _load(path: Path, threads: int):
-    format_for_path(path)
-    start = time.perf_counter()
-    session = open_session(path, threads=threads)
-    return session, round((time.perf_counter() - start) * 1e3, 2)
-
-
-def _entry(path: Path, session, load_ms: float, samples: list[float], cpu_util: float, threads: int, warmup: int) -> dict:
+def _entry(path: Path, session, cold: dict, latency: dict) -> dict:
     return {"path": str(path), "format": format_for_path(path).name, "size_bytes": path.stat().st_size,
-            "sha256": sha256_file(path), "load_ms": load_ms,
-            "latency_ms": {**summarize(samples), "runs": len(samples), "warmup": warmup, "threads": threads,
-                           "device": "local", "cpu_util": round(cpu_util, 3)},
+            "sha256": sha256_file(path), "load_ms": cold["load_ms"], "cold_start": cold, "latency_ms": latency,
             "runtime_versions": session.versions()}
 
 
 def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Path | None,
-          data: str | None, eval_samples: int | None) -> dict:
+          data: str | None, eval_samples: int | None, *, warmup_seconds: float = 0.0, min_seconds: float = 0.0,
+          cpus: list[int] | None = None) -> dict:
     """Measure each artifact; with a baseline, interleave A/B rounds and report ratio with a CI."""
-    for path in [*paths, *([baseline] if baseline else [])]:
+    paths = [Path(p) for p in paths]
+    baseline = Path(baseline) if baseline else None
+    everything = [*paths, *([baseline] if baseline else [])]
+    for path in everything:
         format_for_path(path)
-        if not Path(path).is_file():
+        if not path.is_file():
             raise EdgekitError(f"artifact '{path}' does not exist")
+    settings = {"threads": threads, "runs": runs, "warmup": warmup, "warmup_seconds": warmup_seconds,
+                "min_seconds": min_seconds}
     results, comparisons = [], []
-    base = _load(baseline, threads) if baseline else None
-    for path in paths:
-        session, load_ms = _load(path, threads)
-        x = _input_for(session)
-        if base is None:
-            samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs)
-        else:
-            samples, base_samples, cpu_util = _interleaved(session, base[0], x, _input_for(base[0]), warmup, runs)
-            comparisons.append({"candidate": str(path), "baseline": str(baseline),
-                                "candidate_p50": summarize(samples)["p50"], "baseline_p50": summarize(base_samples)["p50"],
-                                **ratio_with_ci(samples, base_samples)})
-        entry = _entry(path, session, load_ms, samples, cpu_util, threads, warmup)
-        if data is not None:
-            entry["accuracy"] = _accuracy(session, path, data, eval_samples)
-        results.append(entry)
-    return {"results": results, "comparisons": comparisons}
+    with pinned(cpus) as used:
+        cold = {path: probe(path, format_for_path(path).name, threads) for path in dict.fromkeys(everything)}
+        base = open_session(baseline, threads=threads) if baseline else None
+        for path in paths:
+            session = open_session(path, threads=threads)
+            x = example_input(session)
+            if base is None:
+                samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs, warmup_seconds, min_seconds)
+            else:
+                samples, base_samples, cpu_util, base_util = _interleaved(session, base, x, example_input(base),
+                                                                          settings)
+                comparisons.append(_comparison(path, baseline, samples, base_samples, base_util, warmup, threads,
+                                               used))
+            latency = {**latency_record(samples, cpu_util, warmup, threads), "cpus": used}
+            entry = _entry(path, session, cold[path], latency)
+            if data is not None:
+                entry["accuracy"] = _accuracy(session, path, data, eval_samples)
+            results.append(entry)
+        if base is not None:
+            for c in comparisons:
+                c["baseline_cold_start"] = cold[baseline]
+    return {"results": results, "comparisons": comparisons, "settings": {**settings, "cpus": used},
+            "env": environment(threads)}
 
 
-def _interleaved(cand, base, x_cand, x_base, warmup: int, runs: int):
-    for _ in range(warmup):
+def _comparison(path, baseline, samples, base_samples, base_util, warmup, threads, used) -> dict:
+    p_slower, p_faster = mann_whitney(np.log(samples), np.log(base_samples))
+    return {"candidate": str(path), "baseline": str(baseline),
+            "candidate_p50": round(float(np.median(samples)), 4), "baseline_p50": round(float(np.median(base_samples)), 4),
+            **ratio_with_ci(samples, base_samples),
+            "mann_whitney": {"p_slower": float(f"{p_slower:.3g}"), "p_faster": float(f"{p_faster:.3g}")},
+            "baseline_latency_ms": {**latency_record(base_samples, base_util, warmup, threads), "cpus": used}}
+
+
+def _interleaved(cand, base, x_cand, x_base, settings: dict):
+    """Warm both up, then time A B B A rounds of ROUND runs until runs and min_seconds are reached."""
+    start, done = time.perf_counter(), 0
+    while done < settings["warmup"] or time.perf_counter() - start < settings["warmup_seconds"]:
         cand.run(x_cand)
         base.run(x_base)
-    cand_samples, base_samples, cpu = [], [], []
-    order = 0
-    while len(cand_samples) < runs:
-        k = min(ROUND, runs - len(cand_samples))
+        done += 1
+    runs, min_seconds = settings["runs"], settings["min_seconds"]
+    cand_samples, base_samples, cpu = [], [], {id(cand): [], id(base): []}
+    order, start = 0, time.perf_counter()
+    while ((len(cand_samples) < runs or time.perf_counter() - start < min_seconds)
+           and len(cand_samples) < max(runs, MAX_RUNS)):
+        k = min(ROUND, runs - len(cand_samples)) if len(cand_samples) < runs else ROUND
         pair = [(cand, x_cand, cand_samples), (base, x_base, base_samples)]
         for session, x, bucket in (pair if order % 2 == 0 else pair[::-1]):  # ABBA ordering
             samples, util = time_calls(lambda: session.run(x), 0, k)
             bucket.extend(samples)
-            cpu.append(util)
+            cpu[id(session)].append(util)
         order += 1
-    return cand_samples, base_samples, float(np.mean(cpu))
+    return cand_samples, base_samples, float(np.mean(cpu[id(cand)])), float(np.mean(cpu[id(base)]))
 
 
 def _accuracy(session, path: Path, data: str, eval_samples: int | None) -> dict | None:

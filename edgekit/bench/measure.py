@@ -7,19 +7,31 @@ from typing import Callable
 
 import numpy as np
 
+MAX_RUNS = 20_000  # a --min-seconds run of a very fast model stops here (samples are kept in report.json)
 
-def time_calls(call: Callable[[], object], warmup: int, runs: int) -> tuple[list[float], float]:
-    """Run `call` warmup+runs times; return per-run milliseconds and process-CPU/wall ratio."""
-    for _ in range(warmup):
+
+def time_calls(call: Callable[[], object], warmup: int, runs: int, warmup_seconds: float = 0.0,
+               min_seconds: float = 0.0, clock: Callable[[], float] = time.perf_counter) -> tuple[list[float], float]:
+    """Run `call` untimed until `warmup` calls AND `warmup_seconds` have passed, then timed until `runs` calls AND
+    `min_seconds` have passed (at most MAX_RUNS); return per-run milliseconds and process-CPU/wall ratio."""
+    start, done = clock(), 0
+    while done < warmup or clock() - start < warmup_seconds:
         call()
-    samples = []
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(runs):
-        start = time.perf_counter()
+        done += 1
+    samples: list[float] = []
+    cpu0, wall0 = time.process_time(), clock()
+    while (len(samples) < runs or clock() - wall0 < min_seconds) and len(samples) < max(runs, MAX_RUNS):
+        begin = clock()
         call()
-        samples.append((time.perf_counter() - start) * 1e3)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        samples.append((clock() - begin) * 1e3)
+    cpu, wall = time.process_time() - cpu0, clock() - wall0
     return samples, cpu / wall if wall > 0 else float("nan")
+
+
+def example_input(session, seed: int = 0) -> np.ndarray:
+    """A random batch in the session's input shape (dynamic dimensions become 1)."""
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in session.input_shape]
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
 def summarize(samples: list[float]) -> dict:
@@ -31,10 +43,16 @@ def summarize(samples: list[float]) -> dict:
             "min": round(float(arr.min()), 4)}
 
 
-def measure_latency(session, x: np.ndarray, warmup: int, runs: int, device: str = "local") -> dict:
-    """Latency of one batch `x` through `session` at its thread count."""
-    samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs)
-    return {**summarize(samples), "runs": runs, "warmup": warmup, "threads": session.threads, "device": device,
+def measure_latency(session, x: np.ndarray, warmup: int, runs: int, device: str = "local",
+                    warmup_seconds: float = 0.0, min_seconds: float = 0.0) -> dict:
+    """Latency of one batch `x` through `session` at its thread count (see `time_calls` for the stopping rules)."""
+    samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs, warmup_seconds, min_seconds)
+    return latency_record(samples, cpu_util, warmup, session.threads, device)
+
+
+def latency_record(samples: list[float], cpu_util: float, warmup: int, threads: int, device: str = "local") -> dict:
+    """The report.json `latency_ms` record of timed runs, per-run samples included (the gate tests them)."""
+    return {**summarize(samples), "runs": len(samples), "warmup": warmup, "threads": threads, "device": device,
             "cpu_util": round(cpu_util, 3), "samples": [round(s, 4) for s in samples]}
 
 

@@ -29,20 +29,34 @@ def latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
     return path
 
 
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the (latency, accuracy) points no other point beats on both (faster-or-equal and at least as
+    accurate, better on one), sorted by latency."""
+    front = [i for i, (lat, acc) in enumerate(points)
+             if not any(ol <= lat and oa >= acc and (ol < lat or oa > acc) for ol, oa in points)]
+    return sorted(front, key=lambda i: points[i])
+
+
 def accuracy_latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
-    """Top-1 vs p50 latency, one point per artifact."""
+    """Top-1 vs p50 latency, one point per artifact; the Pareto front (best accuracy for its latency) highlighted."""
     points = [e for e in entries if e.get("latency_ms") and e.get("accuracy")]
     if not points:
         return None
+    xy = [(e["latency_ms"]["p50"], e["accuracy"]["top1"]) for e in points]
+    front = pareto_front(xy)
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    for e in points:
-        ax.scatter(e["latency_ms"]["p50"], e["accuracy"]["top1"], s=40)
-        ax.annotate(f"{e['label']} {e['format']}", (e["latency_ms"]["p50"], e["accuracy"]["top1"]), fontsize=7,
+    ax.scatter([x for x, _ in xy], [y for _, y in xy], s=36, color="0.6", label="dominated", zorder=2)
+    ax.step([xy[i][0] for i in front], [xy[i][1] for i in front], where="post", color="tab:red", alpha=0.6, zorder=1)
+    ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=56, color="tab:red", label="Pareto front",
+               zorder=3)
+    for e, (x, y) in zip(points, xy):
+        ax.annotate(f"{e['label']} {e['format']} {e.get('precision', '')}".strip(), (x, y), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("p50 latency (ms)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from dataclasses import dataclass
 
 import torch
@@ -43,23 +45,44 @@ def check_img_size(spec: ModelSpec, img_size: int) -> None:
 
 def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = False) -> torch.nn.Module:
     """Build the timm model; architectures with size-dependent parts get `img_size`."""
+    if not pretrained:
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False).eval()
+    if not _hub_reachable():  # use the local hub cache only, without a minute of retries
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        try:
+            import huggingface_hub.constants
+
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
+        except ImportError:
+            pass
+    try:
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=True).eval()
+    except Exception as exc:  # hub/network errors come in many types
+        raise EdgekitError(
+            f"could not get pretrained weights for {spec.timm_id} ({type(exc).__name__}); offline? "
+            "pass local weights with --weights PATH (.safetensors, or a tensor-only .pth)"
+        ) from exc
+
+
+def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool) -> torch.nn.Module:
     import timm
 
-    kwargs: dict = {"num_classes": num_classes, "pretrained": pretrained}
     try:
-        model = timm.create_model(spec.timm_id, img_size=img_size, **kwargs)
+        return timm.create_model(timm_id, img_size=img_size, num_classes=num_classes, pretrained=pretrained)
     except TypeError as exc:
         if "img_size" not in str(exc):
             raise
-        model = timm.create_model(spec.timm_id, **kwargs)
-    except Exception as exc:  # hub errors surface here when offline
-        if pretrained:
-            raise EdgekitError(
-                f"could not download pretrained weights for {spec.timm_id} ({type(exc).__name__}); "
-                "offline? pass local weights with --weights PATH (.safetensors or .pth)"
-            ) from exc
-        raise
-    return model.eval()
+    return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained)
+
+
+def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def preprocessing(model: torch.nn.Module) -> Preprocessing:

@@ -14,19 +14,31 @@ from edgekit.runtimes.base import RuntimeSession
 log = logging.getLogger(__name__)
 
 
-def set_threadpool_size(threads: int) -> None:
-    """Resize ExecuTorch's process-wide threadpool (used by XNNPACK) unless it already has `threads`.
+# Bumped whenever the pool is recreated: XNNPACK methods capture the pool when they are loaded, so a
+# method loaded under an older generation points at a freed pool (hangs or segfaults) and must reload.
+_pool_generation = 0
 
-    The pool defaults to one thread per core; there is one pool per process, so each run re-applies it.
+
+def set_threadpool_size(threads: int) -> int:
+    """Make ExecuTorch's process-wide threadpool (used by XNNPACK) `threads` wide; return its generation.
+
+    The pool defaults to one thread per core and there is one per process; resizing recreates it.
     """
+    global _pool_generation
     from executorch.extension.pybindings import portable_lib
 
     if portable_lib._threadpool_get_thread_count() != threads:  # noqa: SLF001 - the only Python hook
         portable_lib._unsafe_reset_threadpool(threads)  # noqa: SLF001
+        _pool_generation += 1
+    return _pool_generation
 
 
 class ExecuTorchSession(RuntimeSession):
-    """A .pte file run through executorch.runtime, method 'forward'."""
+    """A .pte file run through executorch.runtime, method 'forward'.
+
+    Sessions with different thread counts can coexist, but switching between them reloads the method
+    (the pool is shared by the process), so run one thread count at a time for timing.
+    """
 
     name = "executorch"
 
@@ -36,18 +48,27 @@ class ExecuTorchSession(RuntimeSession):
 
         if not self.path.is_file():
             raise EdgekitError(f"artifact '{self.path}' does not exist")
-        set_threadpool_size(threads)
         try:
-            program = Runtime.get().load_program(self.path)
-            self._method = program.load_method("forward")
+            self._program = Runtime.get().load_program(self.path)
+            self._load()
+        except EdgekitError:
+            raise
         except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeError/ValueError
             raise EdgekitError(f"ExecuTorch cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
-        if self._method is None:
-            raise EdgekitError(f"'{self.path}' has no 'forward' method")
         self.fixed_batch = _input_batch(self._method)
 
+    def _load(self) -> None:
+        """(Re)load 'forward' against a pool of `threads` threads."""
+        self._method = None  # drop the old method before its pool can be replaced again
+        self._generation = set_threadpool_size(self.threads)
+        self._method = self._program.load_method("forward")
+        if self._method is None:
+            raise EdgekitError(f"'{self.path}' has no 'forward' method")
+
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
-        set_threadpool_size(self.threads)
+        if set_threadpool_size(self.threads) != self._generation:
+            log.debug("threadpool was resized by another session; reloading %s", self.path.name)
+            self._load()
         out = self._method.execute([torch.from_numpy(x)])[0]
         return out.detach().numpy().astype(np.float32, copy=True)
 

@@ -16,7 +16,7 @@ from edgekit.ui import info, progress
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int
-    lr: float = 2e-3
+    lr: float = 5e-3
     weight_decay: float = 0.05
     batch_size: int = 64
     label_smoothing: float = 0.1

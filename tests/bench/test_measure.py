@@ -40,3 +40,72 @@ def test_ratio_ci_brackets_the_true_ratio():
     result = ratio_with_ci(cand.tolist(), base.tolist())
     low, high = result["ratio_ci"]
     assert low < 1.2 < high and high - low < 0.05
+
+
+class FakeClock:
+    """A clock that advances `step` seconds per call of the measured function (no wall-clock in the test)."""
+
+    def __init__(self, step: float):
+        self.now, self.step, self.calls = 0.0, step, 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.calls += 1
+        self.now += self.step
+
+
+def test_warmup_and_runs_by_count():
+    from edgekit.bench.measure import time_calls
+
+    clock = FakeClock(0.002)
+    samples, _ = time_calls(clock.call, warmup=3, runs=10, clock=clock)
+    assert len(samples) == 10 and clock.calls == 13 and all(abs(s - 2.0) < 1e-9 for s in samples)
+
+
+def test_warmup_by_time_and_minimum_time():
+    from edgekit.bench.measure import time_calls
+
+    clock = FakeClock(1 / 16)  # exact in binary floating point
+    samples, _ = time_calls(clock.call, warmup=1, runs=5, warmup_seconds=0.5, min_seconds=2.0, clock=clock)
+    assert clock.calls - len(samples) == 8  # warm-up went on until 0.5 s had passed
+    assert len(samples) == 32  # timing went on past 5 runs until 2 s had passed
+
+
+def test_min_seconds_is_capped(monkeypatch):
+    from edgekit.bench import measure
+
+    monkeypatch.setattr(measure, "MAX_RUNS", 100)
+    clock = FakeClock(1e-6)
+    samples, _ = measure.time_calls(clock.call, warmup=0, runs=10, min_seconds=60, clock=clock)
+    assert len(samples) == 100
+
+
+def test_latency_record_keeps_samples_and_thread_count():
+    from edgekit.bench.measure import latency_record
+
+    record = latency_record([3.0, 1.0, 2.0], 0.98, warmup=2, threads=1)
+    assert record["samples"] == [3.0, 1.0, 2.0] and record["runs"] == 3 and record["threads"] == 1
+    assert record["p50"] == 2.0 and record["min"] == 1.0 and record["std"] == 1.0
+
+
+def test_cpu_lists_and_pinning():
+    import os
+
+    import pytest
+
+    from edgekit.bench.cpus import available_cpus, parse_cpus, pinned
+    from edgekit.errors import EdgekitError
+
+    cpus = available_cpus()
+    assert parse_cpus(str(cpus[0])) == [cpus[0]]
+    assert parse_cpus(f"{cpus[0]}-{cpus[-1]}") == cpus
+    for bad in ("x", "3-1", "-1", "9999"):
+        with pytest.raises(EdgekitError, match="--cpus"):
+            parse_cpus(bad)
+    if hasattr(os, "sched_setaffinity"):
+        before = os.sched_getaffinity(0)
+        with pinned([cpus[0]]) as used:
+            assert used == [cpus[0]] and os.sched_getaffinity(0) == {cpus[0]}
+        assert os.sched_getaffinity(0) == before
