@@ -73,27 +73,58 @@ def models(as_json: AsJson = False) -> None:
 @app.command()
 def compress(
     model: Model,
-    prune: Annotated[Optional[float], typer.Option("--prune", help="fraction of channels to remove (0 = off)")] = None,
+    prune: Annotated[Optional[float], typer.Option(
+        "--prune", help="torch-pruning's channel ratio: fraction of channels removed per layer group, 0-0.95 (0 = off)")] = None,
+    prune_criterion: Annotated[Optional[str], typer.Option(
+        "--prune-criterion", help="channel importance: l2 (default) | taylor | bn-scale | lamp | random")] = None,
+    prune_scope: Annotated[Optional[str], typer.Option(
+        "--prune-scope", help="uniform (same ratio per layer, default) | global (rank channels model-wide)")] = None,
+    prune_steps: Annotated[Optional[int], typer.Option(
+        "--prune-steps", help="prune in K steps, fine-tuning between steps when data and epochs allow")] = None,
+    round_to: Annotated[Optional[int], typer.Option("--round-to", help="pruned widths are multiples of N (default 8)")] = None,
+    prune_ignore: Annotated[Optional[str], typer.Option(
+        "--prune-ignore", help="comma list of layer names/globs kept at full width (classifier and stem always)")] = None,
+    prune_target: Annotated[Optional[str], typer.Option(
+        "--prune-target", help="macs=F or latency=F: prune until MACs / measured onnxruntime latency <= F x original")] = None,
     int8: Annotated[Optional[bool], typer.Option("--int8/--no-int8", help="INT8 quantization")] = None,
     kd: Annotated[Optional[bool], typer.Option("--kd/--no-kd", help="knowledge distillation")] = None,
     data: Data = None, subset: Annotated[Optional[int], typer.Option("--subset", help="cap training images")] = None,
     img_size: ImgSize = None, num_classes: NumClasses = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="teacher training epochs (default 3)")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="peak learning rate (default 5e-3)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="global batch size (default 64)")] = None,
+    optimizer: Annotated[Optional[str], typer.Option("--optimizer", help="adamw | sgd")] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay")] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing")] = None,
+    warmup_fraction: Annotated[Optional[float], typer.Option("--warmup-fraction", help="warm-up share of all steps")] = None,
+    ema: Annotated[Optional[float], typer.Option("--ema", help="EMA decay of weights, e.g. 0.999")] = None,
+    clip_grad: Annotated[Optional[float], typer.Option("--clip-grad", help="max gradient norm")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="continue from a training state file")] = None,
+    kd_temperature: Annotated[Optional[float], typer.Option("--kd-temperature", help="default 2.0")] = None,
+    kd_alpha: Annotated[Optional[float], typer.Option("--kd-alpha", help="weight of the KD term (default 0.7)")] = None,
+    kd_features: Annotated[Optional[bool], typer.Option("--kd-features/--no-kd-features",
+                                                        help="also match final feature maps (learnt 1x1 projection)")] = None,
+    kd_cache_logits: Annotated[Optional[bool], typer.Option("--kd-cache-logits/--no-kd-cache-logits",
+                                                            help="teacher logits computed once, unaugmented")] = None,
     formats: Formats = None, weights: Weights = None, pretrained: Pretrained = None,
     recipe: Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe; flags override it")] = None,
     budget: Annotated[Optional[Path], typer.Option("--budget", help="budget YAML to gate on")] = None,
     out: Out = None, overwrite: Overwrite = None, seed: Seed = None, threads: Threads = None, runs: Runs = None,
-    warmup: Warmup = None, eval_samples: EvalSamples = None,
+    bench_warmup: Warmup = None, eval_samples: EvalSamples = None,
 ) -> None:
     """Train/load → (prune → distil → INT8) → export → verify → benchmark; writes a run directory."""
     from edgekit.pipeline import run
     from edgekit.recipe import load_recipe
 
-    overrides = dict(model=model, prune=prune, int8=int8, kd=kd, data=data, subset=subset, img_size=img_size,
-                     num_classes=num_classes, epochs=epochs, lr=lr, formats=formats, weights=weights,
+    overrides = dict(model=model, prune=prune, prune_criterion=prune_criterion, prune_scope=prune_scope,
+                     prune_steps=prune_steps, round_to=round_to, prune_ignore=prune_ignore, prune_target=prune_target,
+                     int8=int8, kd=kd, data=data, subset=subset, img_size=img_size,
+                     num_classes=num_classes, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                     weight_decay=weight_decay, label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, ema=ema,
+                     clip_grad=clip_grad, resume=resume, kd_temperature=kd_temperature, kd_alpha=kd_alpha,
+                     kd_features=kd_features, kd_cache_logits=kd_cache_logits, formats=formats, weights=weights,
                      pretrained=pretrained, budget=budget, out=out, overwrite=overwrite, seed=seed, threads=threads,
-                     runs=runs, warmup=warmup, eval_samples=eval_samples)
+                     runs=runs, warmup=bench_warmup, eval_samples=eval_samples)
     report, _ = run(load_recipe(recipe, overrides), command="compress")
     from edgekit.bench.gate import exit_code
 

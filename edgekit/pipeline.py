@@ -25,6 +25,7 @@ from edgekit.models.build import check_img_size, create, preprocessing
 from edgekit.models.checkpoint import is_checkpoint, read_description, save_checkpoint
 from edgekit.models.zoo import ModelSpec, resolve
 from edgekit.recipe import Recipe, check_writable_out
+from edgekit.stages import distributed
 from edgekit.stages.chain import ChainState, planned, run_chain
 from edgekit.stages.ship import ship
 from edgekit.stages.teacher import build_teacher
@@ -47,12 +48,9 @@ class Plan:
 
 def validate(recipe: Recipe) -> Plan:
     """Reject every bad input before any work starts (one clear line, exit code 2)."""
-    if recipe.prune > 0:
-        raise not_yet("--prune", 3)
+    check_prune_options(recipe)
     if recipe.int8:
         raise not_yet("--int8", 5)
-    if recipe.kd:
-        raise not_yet("--kd", 4)
     if recipe.budget is not None:
         load_budgets(recipe.budget)  # a bad budget file fails before any work (issue #6)
     if recipe.weights is not None and recipe.pretrained:
@@ -82,10 +80,52 @@ def validate(recipe: Recipe) -> Plan:
         from edgekit.models.weights import read_state_dict
 
         read_state_dict(recipe.weights)  # existence, readability and safety, before any work
+    if recipe.resume is not None:
+        _check_resume(recipe, spec)
+    if recipe.prune_ignore or recipe.prune_ratios:  # layer names must exist (did-you-mean), checked on meta
+        from edgekit.pruning.engine import match_names
+
+        with torch.device("meta"):
+            probe = create(spec, checkpoint_classes or 10, img_size)
+        match_names(probe, recipe.prune_ignore, "--prune-ignore")
+        match_names(probe, list(recipe.prune_ratios), "prune_ratios key")
     planned(recipe)  # the compression chain must be valid before any work
     out = recipe.run_dir()
     check_writable_out(out, recipe.overwrite)
     return Plan(recipe, spec, img_size, formats, out, checkpoint_classes)
+
+
+def _check_resume(recipe: Recipe, spec: ModelSpec) -> None:
+    """A corrupt, truncated or foreign --resume file is refused before any work (and left untouched)."""
+    from edgekit.stages.train_state import read_state
+
+    payload = read_state(recipe.resume)
+    if payload.get("model_name") != spec.name:
+        raise EdgekitError(f"--resume '{recipe.resume}' is a checkpoint of another model "
+                           f"({payload.get('model_name')}, not {spec.name})")
+
+
+def check_prune_options(recipe: Recipe) -> None:
+    """--prune and its options: ratio range, criterion and scope names, target syntax, per-layer ratios."""
+    from edgekit.pruning import CRITERIA, SCOPES
+    from edgekit.pruning.engine import MAX_RATIO
+    from edgekit.pruning.target import parse_target
+
+    if not 0 <= recipe.prune <= MAX_RATIO:
+        raise EdgekitError(f"--prune {recipe.prune} is outside [0, {MAX_RATIO}] (the fraction of channels removed)")
+    CRITERIA.canonical(recipe.prune_criterion)
+    if recipe.prune_scope not in SCOPES:
+        raise EdgekitError(f"--prune-scope '{recipe.prune_scope}' is not one of {', '.join(SCOPES)}")
+    if recipe.prune_target:
+        parse_target(recipe.prune_target)
+        if recipe.prune > 0:
+            raise EdgekitError("--prune and --prune-target are exclusive: give a ratio or a target, not both")
+    for pattern, ratio in recipe.prune_ratios.items():
+        if not 0 <= ratio <= MAX_RATIO:
+            raise EdgekitError(f"prune_ratios['{pattern}'] = {ratio} is outside [0, {MAX_RATIO}]")
+    pruning = recipe.prune > 0 or recipe.prune_target
+    if not pruning and (recipe.prune_ignore or recipe.prune_ratios):
+        raise EdgekitError("--prune-ignore/prune_ratios need --prune R or --prune-target")
 
 
 def _looks_like_path(name: str) -> bool:
@@ -106,6 +146,7 @@ class StageClock:
 def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
     """Run the chain described by `recipe`; returns the report and the final run directory."""
     plan = validate(recipe)
+    distributed.init()
     clock = StageClock()
     torch.manual_seed(recipe.seed)
     start = time.perf_counter()
@@ -126,6 +167,9 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
         info(f"evaluate: PyTorch FP32 top-1 {accuracy['top1']:.2f}% on {accuracy['n']} {data.name} images")
     teacher.description.metrics = {"accuracy": accuracy}
     state = run_chain(ChainState(teacher.model, teacher.description, teacher.model), recipe, data, clock)
+    if not distributed.is_main():  # torchrun: only rank 0 exports, measures and writes
+        distributed.barrier()
+        return {}, plan.out
     stem = plan.spec.name.replace(":", "_")
     with RunDirectory(plan.out, recipe.overwrite) as run_dir:
         save_checkpoint(run_dir.path("model"), state.model, state.description)
@@ -152,6 +196,7 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
         Report.model_validate(report)
         write_report(report, run_dir.staging)
         final = run_dir.commit()
+    distributed.barrier()
     console.print(terminal_table(report))
     if report.get("gate"):
         print_gate(report["gate"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,9 +27,27 @@ class Recipe(BaseModel):
     epochs: int = Field(3, ge=0)
     lr: float = Field(5e-3, gt=0)
     batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = Field(0.05, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    warmup_fraction: float = Field(0.05, ge=0, le=1, description="training warm-up share of all steps")
+    ema: float | None = Field(None, gt=0, lt=1, description="EMA decay of weights (off when unset)")
+    clip_grad: float | None = Field(None, gt=0)
+    resume: Path | None = None
+    kd_temperature: float = Field(2.0, gt=0)
+    kd_alpha: float = Field(0.7, ge=0, le=1)
+    kd_features: bool = False
+    kd_cache_logits: bool = False
     weights: Path | None = None
     pretrained: bool = False
     prune: float = Field(0.0, ge=0.0, le=0.95)
+    prune_criterion: str = "l2"
+    prune_scope: str = "uniform"
+    prune_steps: int = Field(1, ge=1, le=50)
+    round_to: int = Field(8, ge=1)
+    prune_ignore: list[str] = Field(default_factory=list, description="layer names/globs kept at full width")
+    prune_target: str | None = Field(None, description="macs=F or latency=F: prune until that fraction is reached")
+    prune_ratios: dict[str, float] = Field(default_factory=dict, description="layer-name glob -> channel ratio")
     int8: bool = False
     kd: bool | None = None
     budget: Path | None = None
@@ -45,6 +63,13 @@ class Recipe(BaseModel):
     parity_atol: float = Field(1e-3, gt=0)
     train_teacher: bool = True
     bench: bool = True
+
+    @field_validator("prune_ignore", mode="before")
+    @classmethod
+    def _split_ignore(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("formats", mode="before")
     @classmethod

@@ -49,9 +49,11 @@ def split_indices(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[n
 
 
 class TensorImages(Dataset):
-    """In-memory uint8 images (N×C×h×w), resized once to the model's size, normalised per item.
+    """In-memory uint8 images (N×C×h×w), resized once to the model's size, normalised on the fly.
 
-    Grayscale becomes 3 channels. Training adds a padded random crop and a horizontal flip.
+    Grayscale becomes 3 channels. Training adds a reflect-padded random crop and a horizontal flip drawn from
+    (seed, epoch, index) alone, so an item's augmentation is the same whichever process or resumed run loads
+    it. Batches are built with one vectorised `__getitems__` call (the DataLoader uses it).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, img_size: int,
@@ -60,31 +62,45 @@ class TensorImages(Dataset):
         self.labels = labels
         self.train = train
         self.pad = max(1, img_size // 8)
-        self.mean = torch.tensor(prep.mean).view(3, 1, 1)
-        self.std = torch.tensor(prep.std).view(3, 1, 1)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
+        self.std = torch.tensor(prep.std).view(1, 3, 1, 1)
+        self.seed = seed
+        self.epoch = 0  # set by the trainer at the start of every epoch
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        img = self.images[index].float().div_(255.0)
-        if img.shape[0] == 1:
-            img = img.expand(3, -1, -1)
-        if self.train:
-            img = self._augment(img)
-        img = (img - self.mean) / self.std
-        label = int(self.labels[index]) if self.labels is not None else -1
-        return img.contiguous(), label
+        return self.__getitems__([index])[0]
 
-    def _augment(self, img: torch.Tensor) -> torch.Tensor:
-        size = img.shape[-1]
-        padded = torch.nn.functional.pad(img.unsqueeze(0), [self.pad] * 4, mode="reflect").squeeze(0)
-        dy, dx = torch.randint(0, 2 * self.pad + 1, (2,), generator=self.generator).tolist()
-        img = padded[:, dy:dy + size, dx:dx + size]
-        if torch.rand((), generator=self.generator) < 0.5:
-            img = img.flip(-1)
-        return img
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        batch = self.images[index].float().div_(255.0)
+        if batch.shape[1] == 1:
+            batch = batch.expand(-1, 3, -1, -1)
+        if self.train:
+            batch = self._augment(batch, index.numpy())
+        batch = (batch - self.mean) / self.std
+        labels = self.labels[index].tolist() if self.labels is not None else [-1] * len(indices)
+        return list(zip(batch.unbind(0), labels))
+
+    def _augment(self, batch: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        size, span = batch.shape[-1], 2 * self.pad + 1
+        draws = _hash64(np.uint64(self.seed) * np.uint64(1_000_003) + np.uint64(self.epoch), index)
+        dy, dx, flip = draws % span, (draws // span) % span, (draws // (span * span)) % 2
+        padded = torch.nn.functional.pad(batch, [self.pad] * 4, mode="reflect")
+        crops = torch.stack([padded[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(dy, dx))])
+        flip_mask = torch.from_numpy(flip.astype(bool)).view(-1, 1, 1, 1)
+        return torch.where(flip_mask, crops.flip(-1), crops)
+
+
+def _hash64(key: np.uint64, index: np.ndarray) -> np.ndarray:
+    """splitmix64 of (key, index): independent, reproducible draws per item without RNG state."""
+    with np.errstate(over="ignore"):
+        z = index.astype(np.uint64) + key * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return (z ^ (z >> np.uint64(31))).astype(np.int64) & np.int64(0x7FFFFFFFFFFFFFFF)
 
 
 def _resize_uint8(images: torch.Tensor, size: int, interpolation: str, chunk: int = 4096) -> torch.Tensor:

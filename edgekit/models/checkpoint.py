@@ -69,12 +69,22 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelDescription]:
     from edgekit.models.zoo import resolve
 
     description, directory = read_description(path)
-    if description.edits:
-        raise EdgekitError(f"'{directory}' records structural edits this edgekit version cannot replay")
     spec = resolve(description.model)
     model = create(spec, description.num_classes, description.img_size)
+    for edit in description.edits:
+        replay_edit(model, edit, directory)
     state = read_state_dict(directory / WEIGHTS_FILE)
     reset = apply_state_dict(model, state, f"checkpoint '{directory}'")
     if reset:
         raise EdgekitError(f"checkpoint '{directory}': classifier shapes do not match model.json ({', '.join(reset)})")
     return model.eval(), description
+
+
+def replay_edit(model: torch.nn.Module, edit: dict, directory: Path) -> None:
+    """Re-apply one recorded structural edit (pruned widths) before the weights are loaded."""
+    kind = edit.get("kind") if isinstance(edit, dict) else None
+    if kind != "prune":
+        raise EdgekitError(f"'{directory}' records a structural edit ({kind!r}) this edgekit version cannot replay")
+    from edgekit.pruning.structure import replay
+
+    replay(model, edit.get("modules", {}))

@@ -44,12 +44,10 @@ class ExecuTorchSession(RuntimeSession):
 
     def __init__(self, path: Path, threads: int):
         super().__init__(path, threads)
-        from executorch.runtime import Runtime
-
         if not self.path.is_file():
             raise EdgekitError(f"artifact '{self.path}' does not exist")
+        self._program = self._method = None
         try:
-            self._program = Runtime.get().load_program(self.path)
             self._load()
         except EdgekitError:
             raise
@@ -58,9 +56,15 @@ class ExecuTorchSession(RuntimeSession):
         self.fixed_batch = _input_batch(self._method)
 
     def _load(self) -> None:
-        """(Re)load 'forward' against a pool of `threads` threads."""
-        self._method = None  # drop the old method before its pool can be replaced again
+        """(Re)load the program and 'forward' against a pool of `threads` threads.
+
+        The whole program is reloaded because executorch.runtime.Program caches loaded methods.
+        """
+        from executorch.runtime import Runtime
+
+        self._method = self._program = None  # release the stale XNNPACK runtime first
         self._generation = set_threadpool_size(self.threads)
+        self._program = Runtime.get().load_program(self.path)
         self._method = self._program.load_method("forward")
         if self._method is None:
             raise EdgekitError(f"'{self.path}' has no 'forward' method")

@@ -38,14 +38,31 @@ class StageSpec:
 STAGES: Registry[StageSpec] = Registry("stage")
 
 
+def _kd_enabled(recipe) -> bool:
+    """--kd explicitly, or by default after a compression stage that changes the weights."""
+    compressed = recipe.prune > 0 or bool(getattr(recipe, "prune_target", None))
+    return bool(recipe.kd) if recipe.kd is not None else compressed and recipe.epochs > 0
+
+
+# each stage names the stages it may follow; `planned` orders the enabled ones accordingly
+STAGES.add("prune", StageSpec("prune", lambda r: r.prune > 0 or bool(getattr(r, "prune_target", None)),
+                             may_follow=("teacher",), runner="edgekit.stages.prune:run_prune"))
+STAGES.add("kd", StageSpec("kd", _kd_enabled, may_follow=("prune",), runner="edgekit.stages.distill:run_kd"))
+
+
 def planned(recipe) -> list[StageSpec]:
-    """The enabled stages in registry order; raises when one may not follow its predecessor."""
-    chain = [spec for _, spec in STAGES.items() if spec.enabled(recipe)]
-    previous = "teacher"
-    for spec in chain:
-        if previous not in spec.may_follow:
-            raise EdgekitError(f"stage '{spec.name}' cannot follow '{previous}' (allowed after: {', '.join(spec.may_follow)})")
-        previous = spec.name
+    """The enabled stages, each placed after a stage it may follow; raises when no valid order exists."""
+    remaining = [spec for _, spec in STAGES.items() if spec.enabled(recipe)]
+    chain, previous = [], "teacher"
+    while remaining:
+        nxt = next((spec for spec in remaining if previous in spec.may_follow), None)
+        if nxt is None:
+            spec = remaining[0]
+            raise EdgekitError(f"stage '{spec.name}' cannot follow '{previous}' "
+                               f"(it needs one of: {', '.join(spec.may_follow)} before it)")
+        chain.append(nxt)
+        remaining.remove(nxt)
+        previous = nxt.name
     return chain
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -18,10 +19,11 @@ from edgekit.models.checkpoint import ModelDescription, is_checkpoint, load_chec
 from edgekit.models.weights import apply_state_dict, read_state_dict
 from edgekit.models.zoo import ModelSpec
 from edgekit.recipe import Recipe
+from edgekit.stages.distributed import barrier, is_main
 from edgekit.stages.train import TrainConfig, train
 from edgekit.ui import info
 
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2
 
 
 @dataclass
@@ -60,9 +62,24 @@ def build_teacher(recipe: Recipe, spec: ModelSpec, img_size: int, num_classes: i
     return Teacher(model.eval(), description, metrics)
 
 
+def train_config(recipe: Recipe) -> TrainConfig:
+    """The trainer settings a recipe asks for (shared by the teacher and the distillation stage)."""
+    return TrainConfig(epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                       batch_size=recipe.batch_size, optimizer=recipe.optimizer,
+                       label_smoothing=recipe.label_smoothing, warmup_fraction=recipe.warmup_fraction, ema_decay=recipe.ema,
+                       clip_grad=recipe.clip_grad, eval_samples=recipe.eval_samples, seed=recipe.seed)
+
+
+def train_state_path(recipe: Recipe, stage: str) -> Path:
+    """Where a stage's resumable state goes: beside the run directory, outside its staging folder."""
+    out = recipe.run_dir()
+    return out.parent / f".{out.name}.{stage}-state.pt"
+
+
 def _cache_key(recipe: Recipe, spec: ModelSpec, img_size: int, num_classes: int, data: DataBundle) -> str:
+    config = train_config(recipe)
     key = {"timm_id": spec.timm_id, "num_classes": num_classes, "img_size": img_size, "data": data.fingerprint,
-           "epochs": recipe.epochs, "lr": recipe.lr, "batch_size": recipe.batch_size, "seed": recipe.seed,
+           "train": {k: v for k, v in asdict(config).items() if k != "eval_samples"},
            "pretrained": recipe.pretrained, "trainer": TRAINER_VERSION, "torch": torch.__version__,
            "weights": sha256_file(recipe.weights) if recipe.weights else None}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
@@ -79,12 +96,20 @@ def _train_cached(model, recipe, spec, img_size, num_classes, data, description)
         except Exception as exc:  # a damaged cache entry is rebuilt, never trusted
             info(f"[yellow]warning:[/] ignoring damaged teacher cache {directory} ({exc})")
             shutil.rmtree(directory, ignore_errors=True)
-    config = TrainConfig(epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed)
-    history = train(model, data, config, label=f"teacher {spec.name}")
-    description.metrics = {"history": history}
-    staging = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    save_checkpoint(staging, model, description)
-    shutil.rmtree(directory, ignore_errors=True)
-    staging.replace(directory)
-    return {"trained": True, "cached": False, "cache": str(directory), "history": history}
+    state_path = train_state_path(recipe, "teacher")
+    info(f"teacher: training {spec.name}; per-epoch state in {state_path} (continue an interrupted run with "
+         f"--resume {state_path})")
+    result = train(model, data, train_config(recipe), label=f"teacher {spec.name}", stage="teacher",
+                   model_name=spec.name, state_path=state_path if is_main() else None, resume=recipe.resume)
+    metrics = {"trained": True, "cached": False, "cache": str(directory), "best_epoch": result.best_epoch,
+               "best_val_top1": result.best_top1, "resumed_from_epoch": result.resumed_from_epoch,
+               "history": result.history}
+    if is_main():
+        description.metrics = {k: v for k, v in metrics.items() if k not in ("cached", "cache")}
+        staging = directory.with_name(directory.name + f".tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        save_checkpoint(staging, model, description)
+        shutil.rmtree(directory, ignore_errors=True)
+        staging.replace(directory)
+    barrier()
+    return metrics

@@ -117,3 +117,19 @@ def test_failed_export_leaves_no_file(tmp_path):
     with pytest.raises(EdgekitError, match="ExecuTorch export failed"):
         FORMATS.get("pte").export(Broken(), torch.randn(1, 3, 8, 8), tmp_path / "broken.pte")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_falls_back_to_torchscript_with_a_note(tiny, tmp_path, monkeypatch):
+    import edgekit.exporters.onnx as onnx_exporter
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("dynamo says no")
+
+    monkeypatch.setattr(onnx_exporter, "_export_dynamo", fail)
+    model, example = tiny
+    result = onnx_exporter.export_onnx(model, example, tmp_path / "ts.onnx")
+    assert any("TorchScript" in note for note in result.notes)
+    proto = onnx.load(str(result.path))
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    assert result.op_counts.get("Conv", 0) > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["ts.onnx"]

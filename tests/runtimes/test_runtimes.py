@@ -62,7 +62,8 @@ def test_parity_with_torch_and_batch_splitting(artifacts, fmt):
 
 def test_fixed_batch_two_splits_and_rejects_odd_batches(tmp_path):
     torch.manual_seed(0)
-    model = timm.create_model("test_efficientnet", num_classes=10).eval()
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
     path = FORMATS.get("pte").export(model, torch.randn(2, 3, 32, 32), tmp_path / "b2.pte").path
     session = open_session(path, threads=1)
     assert session.fixed_batch == 2
@@ -164,3 +165,13 @@ def test_one_thread_is_one_thread(heavy, fmt):
 def test_two_threads_use_two_threads(heavy, fmt):
     _, _, busy = _measure(open_session(heavy[fmt], threads=2))
     assert busy >= 2, f"{fmt}: threads=2 kept only {busy} OS thread busy"
+
+
+def test_executorch_sessions_with_different_threads_alternate_safely(heavy):
+    """One threadpool per process: switching sessions must reload, never run on a freed pool."""
+    x = np.random.default_rng(4).standard_normal((1, 3, PX, PX), dtype=np.float32)
+    one, two = open_session(heavy["pte"], threads=1), open_session(heavy["pte"], threads=2)
+    expected = one.run(x)
+    for _ in range(5):
+        assert np.array_equal(two.run(x), two.run(x))
+        assert np.abs(one.run(x) - expected).max() < 1e-4

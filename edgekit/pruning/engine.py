@@ -1,0 +1,200 @@
+"""Structured channel pruning over torch-pruning's dependency graph, with attention handled per family."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.pruning import structure
+from edgekit.pruning.handlers import handler_for
+from edgekit.registry import Registry
+
+log = logging.getLogger(__name__)
+
+CRITERIA: Registry[Callable] = Registry("pruning criterion")
+CRITERIA.add("l2", lambda tp: tp.importance.GroupMagnitudeImportance(p=2), aliases=("magnitude",))
+CRITERIA.add("taylor", lambda tp: tp.importance.GroupTaylorImportance())
+CRITERIA.add("bn-scale", lambda tp: tp.importance.BNScaleImportance(), aliases=("bn_scale", "slim"))
+CRITERIA.add("lamp", lambda tp: tp.importance.LAMPImportance(p=2))
+CRITERIA.add("random", lambda tp: tp.importance.RandomImportance())
+SCOPES = ("uniform", "global")
+MAX_RATIO = 0.95
+
+
+@dataclass
+class PruneConfig:
+    """What to prune and how; `ratio` is torch-pruning's channel ratio (fraction of channels removed)."""
+
+    ratio: float
+    criterion: str = "l2"
+    scope: str = "uniform"
+    steps: int = 1
+    round_to: int = 8
+    ignore: list[str] = field(default_factory=list)  # module names or globs kept at full width
+    ratios: dict[str, float] = field(default_factory=dict)  # module-name glob -> ratio
+    keep_stem: bool = True
+
+
+class SafeImportance:
+    """Wraps a torch-pruning importance: a group whose tensors the graph mis-models (an index beyond a tensor's
+    size) is skipped, never pruned; the pruned model is then checked by a forward pass and export parity."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.skipped = 0
+
+    def __call__(self, group, *args, **kwargs):
+        try:
+            return self.inner(group, *args, **kwargs)
+        except IndexError:
+            log.debug("skipping a pruning group torch-pruning cannot score", exc_info=True)
+            self.skipped += 1
+            return None
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@dataclass
+class Plan:
+    """The pruner and what was decided about the model before any channel is removed."""
+
+    pruner: object
+    ignored: list[str]
+    head_dim_attention: list[torch.nn.Module]
+    kept_attention: list[str]
+
+
+def match_names(model: torch.nn.Module, patterns: list[str], what: str) -> dict[str, list[str]]:
+    """Module names matching each glob; a pattern matching nothing raises with a did-you-mean."""
+    names = [n for n, _ in model.named_modules() if n]
+    found = {}
+    for pattern in patterns:
+        hits = [n for n in names if n == pattern or fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            close = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise EdgekitError(f"{what} '{pattern}' matches no layer of this model{hint}")
+        found[pattern] = hits
+    return found
+
+
+def _stem(model: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and module.in_channels == 3:
+            return name, module
+    return None
+
+
+def _feeds_residual(pruner, layer: torch.nn.Module) -> bool:
+    """Whether `layer`'s output channels are tied to a residual add (keeping them would freeze a whole stage)."""
+    dg = pruner.DG
+    group = dg.get_pruning_group(layer, dg.get_pruner_of_module(layer).prune_out_channels,
+                                 list(range(dg.get_out_channels(layer))))
+    for dep, _ in group:
+        grad_fn = getattr(dep.target.module, "_grad_fn", None)
+        if grad_fn is not None and "Add" in str(grad_fn):
+            return True
+    return False
+
+
+def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor) -> Plan:
+    """Build torch-pruning's MetaPruner for `model` with classifier, stem, --prune-ignore and attention handled."""
+    import torch_pruning as tp
+
+    modules = dict(model.named_modules())
+    ignored: dict[str, torch.nn.Module] = {}
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    for m in (head if isinstance(head, (tuple, list)) else (head,)):
+        if isinstance(m, torch.nn.Module):
+            ignored.update({n: mod for n, mod in modules.items() if mod is m})
+    for hits in match_names(model, config.ignore, "--prune-ignore").values():
+        ignored.update({n: modules[n] for n in hits})
+    ignored_params, num_heads, head_dim_modules, kept = [], {}, [], []
+    for name, module in modules.items():
+        handler = handler_for(module)
+        if handler is None and not hasattr(module, "num_heads"):
+            continue
+        if handler is not None and handler.mode == "refuse":
+            raise EdgekitError(f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
+                               f"{handler.reason}; run without --prune")
+        if handler is not None and handler.mode == "head_dim" and name not in ignored:
+            num_heads[getattr(module, handler.qkv[0])] = module.num_heads
+            head_dim_modules.append(module)
+        else:  # keep the inner width: q/k/v projections (or every projection but the output one) are not pruned
+            qkv = handler.qkv if handler else tuple(n for n, c in module.named_children()
+                                                    if isinstance(c, (torch.nn.Linear, torch.nn.Conv2d))
+                                                    and n not in ("proj", "out_proj", "o_proj"))
+            if not qkv:  # a block that merely records num_heads: its attention module is handled on its own
+                continue
+            for sub_name, sub in module.named_modules():
+                if sub_name and any(fnmatch.fnmatchcase(sub_name, q) for q in qkv):
+                    ignored[f"{name}.{sub_name}" if name else sub_name] = sub
+            kept.append(name or type(module).__name__)
+        for param in (handler.per_head if handler else ()):
+            ignored_params.append(getattr(module, param))
+    ratio_dict = {}
+    for pattern, hits in match_names(model, list(config.ratios), "prune_ratios key").items():
+        for n in hits:
+            ratio_dict[modules[n]] = float(config.ratios[pattern])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pruner = tp.pruner.MetaPruner(
+            model, example, importance=SafeImportance(CRITERIA.get(config.criterion)(tp)), global_pruning=config.scope == "global",
+            pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
+            iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],
+            round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False)
+    stem = _stem(model)
+    if config.keep_stem and stem is not None and stem[0] not in ignored and not _feeds_residual(pruner, stem[1]):
+        pruner.ignored_layers.extend(stem[1].modules())
+        ignored[stem[0]] = stem[1]
+    return Plan(pruner, sorted(ignored), head_dim_modules, kept)
+
+
+def prune(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,
+          before_step: Callable[[int], None] | None = None,
+          after_step: Callable[[int], None] | None = None) -> tuple[dict, dict, Plan]:
+    """Prune `model` in place in `config.steps` steps; returns (recorded changes, snapshot before, plan)."""
+    if config.criterion not in CRITERIA:
+        raise EdgekitError(CRITERIA.unknown_message(config.criterion))
+    model.eval()
+    before = structure.snapshot(model)
+    plan = make_pruner(model, config, example)
+    for step in range(config.steps):
+        if before_step is not None:
+            before_step(step)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plan.pruner.step()
+        fix_attributes(model, plan)
+        model.zero_grad(set_to_none=True)
+        check_forward(model, example)
+        if after_step is not None:
+            after_step(step)
+    return structure.diff(model, before), before, plan
+
+
+def fix_attributes(model: torch.nn.Module, plan: Plan) -> None:
+    """Attention attributes follow the pruned shapes (head_dim, scale …)."""
+    for module in plan.head_dim_attention:
+        handler_for(module).fix(module)
+
+
+def check_forward(model: torch.nn.Module, example: torch.Tensor) -> None:
+    """The pruned model must still run and return one logits row per image; else name the family and stop."""
+    try:
+        with torch.no_grad():
+            out = model.eval()(example)
+    except Exception as exc:
+        log.debug("pruned forward failed", exc_info=True)
+        raise EdgekitError(f"--prune broke {type(model).__name__} ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:160]}); this family cannot be pruned safely yet") from exc
+    if not isinstance(out, torch.Tensor) or out.shape[0] != example.shape[0] or not torch.isfinite(out).all():
+        raise EdgekitError(f"--prune: {type(model).__name__} gives invalid outputs after pruning; not shipped")

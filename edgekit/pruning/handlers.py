@@ -1,0 +1,81 @@
+"""Per-family attention handlers, keyed by the attention module's class.
+
+Two modes keep attention correct under channel pruning:
+
+- ``head_dim``: torch-pruning removes the same head dimensions from every head of q, k and v (``num_heads`` tells
+  it the grouping); afterwards `fix` re-derives the module's attributes (head_dim, scale …) from the new shapes.
+- ``keep``: the attention's inner width (its q/k/v projections) is left as it is; the residual stream around it,
+  the MLPs and the convolutions are still pruned. Used where per-head tensors (biases indexed by head and key
+  dimension, temperature, relative embeddings sized by head_dim) make head pruning unsafe.
+
+A class registered with ``refuse`` stops pruning with a one-line message naming the family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from edgekit.registry import Registry
+
+
+@dataclass(frozen=True)
+class AttentionHandler:
+    family: str
+    mode: str  # head_dim | keep | refuse
+    qkv: tuple[str, ...] = ("qkv",)  # sub-layer names/globs producing q/k/v (kept in `keep` mode)
+    per_head: tuple[str, ...] = ()  # own parameters indexed by head (never pruned)
+    fix: Callable[[torch.nn.Module], None] | None = None
+    reason: str = ""
+    notes: dict = field(default_factory=dict)
+
+
+HANDLERS: Registry[AttentionHandler] = Registry("attention handler")
+
+
+def class_key(module: torch.nn.Module) -> str:
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def handler_for(module: torch.nn.Module) -> AttentionHandler | None:
+    key = class_key(module)
+    return HANDLERS.get(key) if key in HANDLERS else None
+
+
+def _fix_timm_attention(module: torch.nn.Module) -> None:
+    """timm.layers.Attention (ViT, DeiT, MobileViT): head_dim/attn_dim/scale follow the pruned qkv."""
+    module.head_dim = module.qkv.out_features // (3 * module.num_heads)
+    module.attn_dim = module.head_dim * module.num_heads
+    module.scale = module.head_dim ** -0.5
+
+
+def _fix_window_attention(module: torch.nn.Module) -> None:
+    """Swin WindowAttention: head dims are inferred in forward; only the scale is stored."""
+    module.scale = (module.qkv.out_features // (3 * module.num_heads)) ** -0.5
+
+
+HANDLERS.add("timm.layers.attention.Attention", AttentionHandler("vit/deit/mobilevit", "head_dim", fix=_fix_timm_attention))
+HANDLERS.add("timm.models.swin_transformer.WindowAttention", AttentionHandler(
+    "swin", "head_dim", per_head=("relative_position_bias_table",), fix=_fix_window_attention))
+# Swin's patch merging reorders 2x2 neighbours into 4C channels, which torch-pruning 1.6.1 maps wrongly:
+# the residual streams keep their width (inner attention head dims and MLPs are still pruned).
+HANDLERS.add("timm.models.swin_transformer.SwinTransformer", AttentionHandler(
+    "swin", "keep", qkv=("patch_embed.proj", "layers.*.downsample.reduction")))
+# LeViT's attention-downsample subsamples tokens by reshaping and slicing, which hides the q input from the
+# dependency graph: the streams entering a downsample keep their width (the last stage's stream is pruned).
+for _levit in ("Levit", "LevitDistilled"):
+    HANDLERS.add(f"timm.models.levit.{_levit}", AttentionHandler(
+        "levit", "keep", qkv=("stem.conv4", "stages.1.downsample.attn_downsample.proj")))
+HANDLERS.add("timm.models.mobilevit.LinearSelfAttention", AttentionHandler("mobilevitv2", "keep", qkv=("qkv_proj",)))
+HANDLERS.add("timm.models.efficientformer.Attention", AttentionHandler(
+    "efficientformer", "keep", per_head=("attention_biases",)))
+HANDLERS.add("timm.models.levit.Attention", AttentionHandler("levit", "keep", per_head=("attention_biases",)))
+HANDLERS.add("timm.models.levit.AttentionDownsample", AttentionHandler(
+    "levit", "keep", qkv=("kv", "q"), per_head=("attention_biases",)))
+HANDLERS.add("timm.models.tiny_vit.Attention", AttentionHandler("tinyvit", "keep", per_head=("attention_biases",)))
+HANDLERS.add("timm.models.maxxvit.Attention2d", AttentionHandler("coatnet", "keep"))
+HANDLERS.add("timm.layers.bottleneck_attn.BottleneckAttn", AttentionHandler("botnet", "keep"))
+HANDLERS.add("timm.models.edgenext.CrossCovarianceAttn", AttentionHandler("edgenext", "keep", per_head=("temperature",)))

@@ -1,0 +1,49 @@
+"""Measured latency of a PyTorch model through its ONNX export in onnxruntime at one thread."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgekit.bench.measure import summarize, time_calls
+
+
+def onnx_available() -> bool:
+    from edgekit.exporters import FORMATS
+
+    try:
+        FORMATS.get("onnx").check_installed()
+    except Exception:
+        return False
+    return True
+
+
+def _session(model: torch.nn.Module, img_size: int, directory: Path, name: str, threads: int):
+    from edgekit.exporters import FORMATS
+    from edgekit.runtimes import open_session
+
+    path = directory / f"{name}.onnx"
+    FORMATS.get("onnx").export(model.eval(), torch.zeros(1, 3, img_size, img_size), path)
+    return open_session(path, threads=threads)
+
+
+def measure(models: dict[str, torch.nn.Module], img_size: int, runs: int = 30, warmup: int = 5,
+            rounds: int = 4, threads: int = 1) -> dict[str, dict]:
+    """p50/p90… per model, timed interleaved in `rounds` (A B B A …) so drift hits every model alike."""
+    x = np.random.default_rng(0).standard_normal((1, 3, img_size, img_size)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="edgekit-prune-") as tmp:
+        sessions = {k: _session(m, img_size, Path(tmp), k, threads) for k, m in models.items()}
+        samples: dict[str, list[float]] = {k: [] for k in sessions}
+        order = list(sessions)
+        for k in order:
+            time_calls(lambda: sessions[k].run(x), warmup, 0)
+        per_round = max(1, runs // rounds)
+        for r in range(rounds):
+            for k in (order if r % 2 == 0 else order[::-1]):
+                got, _ = time_calls(lambda: sessions[k].run(x), 1, per_round)
+                samples[k] += got
+    return {k: {**summarize(v), "runs": len(v), "threads": threads, "runtime": "onnxruntime"}
+            for k, v in samples.items()}

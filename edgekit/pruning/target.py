@@ -1,0 +1,61 @@
+"""Pruning targets: find the channel ratio that brings MACs or measured latency to a fraction of the original."""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.pruning.engine import MAX_RATIO, PruneConfig, prune
+
+TARGET_METRICS = ("macs", "latency")
+
+
+def parse_target(text: str) -> tuple[str, float]:
+    """'macs=0.5' -> ('macs', 0.5); one-line error otherwise."""
+    metric, sep, value = text.partition("=")
+    metric = metric.strip().lower()
+    if not sep or metric not in TARGET_METRICS:
+        raise EdgekitError(f"--prune-target '{text}' must be macs=F or latency=F (F a fraction in (0, 1))")
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise EdgekitError(f"--prune-target '{text}': '{value}' is not a number") from None
+    if not 0 < fraction < 1:
+        raise EdgekitError(f"--prune-target '{text}': the fraction must be in (0, 1), e.g. {metric}=0.5")
+    return metric, fraction
+
+
+def search_ratio(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,
+                 measure: Callable[[torch.nn.Module], float], target: float, what: str,
+                 iterations: int = 6, on_probe: Callable[[float, float], None] | None = None) -> tuple[float, list]:
+    """Smallest ratio (to ~1/2**iterations) whose one-shot pruned copy has measure/base <= target.
+
+    Raises, saying how far it got, when even the largest ratio does not reach the target.
+    """
+    base = measure(model)
+    probes = []
+
+    def fraction_at(ratio: float) -> float:
+        candidate = copy.deepcopy(model)
+        prune(candidate, PruneConfig(**{**vars(config), "ratio": ratio, "steps": 1}), example)
+        value = measure(candidate) / base
+        probes.append({"ratio": round(ratio, 4), what: round(value, 4)})
+        if on_probe is not None:
+            on_probe(ratio, value)
+        return value
+
+    best = fraction_at(MAX_RATIO)
+    if best > target:
+        raise EdgekitError(f"--prune-target {what}={target} cannot be reached: at the largest ratio ({MAX_RATIO}) "
+                           f"{what} is {best:.3f}x the original (kept layers limit it; see --prune-ignore)")
+    lo, hi = 0.0, MAX_RATIO
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        if fraction_at(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi, probes
