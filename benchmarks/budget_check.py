@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--subset", default="10000")
     parser.add_argument("--formats", default="onnx,tflite,pte")
     parser.add_argument("--runs", default="200")
+    parser.add_argument("--eval-samples", default="2000")
     parser.add_argument("--budget", type=Path, default=HERE / "budgets.yaml")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "budget_check")
     args = parser.parse_args()
@@ -36,7 +37,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / args.model
         compress = [*edgekit, "compress", args.model, "--data", args.data, "--img-size", args.img_size, "--epochs",
-                    args.epochs, "--formats", args.formats, "--runs", args.runs, "--budget", str(args.budget),
+                    args.epochs, "--formats", args.formats, "--runs", args.runs, "--eval-samples", args.eval_samples,
+                    "--budget", str(args.budget),
                     "--out", str(run)]
         if args.data != "synthetic":
             compress += ["--subset", args.subset]

@@ -70,9 +70,13 @@ def models(as_json: AsJson = False) -> None:
     console.print(table)
 
 
+OptionalModel = Annotated[Optional[str], typer.Argument(help="zoo name, timm:<name> or checkpoint dir "
+                                                             "(optional when --recipe names the model)")]
+
+
 @app.command()
 def compress(
-    model: Model,
+    model: OptionalModel = None,
     prune: Annotated[Optional[float], typer.Option(
         "--prune", help="torch-pruning's channel ratio: fraction of channels removed per layer group, 0-0.95 (0 = off)")] = None,
     prune_criterion: Annotated[Optional[str], typer.Option(
@@ -195,6 +199,36 @@ def _print_bench(result: dict) -> None:
         console.print(f"{c['candidate']} / {c['baseline']}: ratio {c['ratio']:.3f} "
                       f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f}; Mann–Whitney p(slower) "
                       f"{c['mann_whitney']['p_slower']:.3g}, p(faster) {c['mann_whitney']['p_faster']:.3g})")
+
+
+@app.command()
+def analyze(
+    model: Model,
+    sensitivity: Annotated[bool, typer.Option("--sensitivity", help="prune each layer group alone and measure the cost")] = False,
+    data: Annotated[Optional[str], typer.Option("--data", help="labelled data gives top-1 drop; else output distortion")] = None,
+    img_size: ImgSize = None, weights: Weights = None,
+    ratios: Annotated[str, typer.Option("--ratios", help="comma list of channel ratios to try")] = "0.1,0.3,0.5",
+    samples: Annotated[int, typer.Option("--samples", min=1, help="validation images per measurement")] = 64,
+    round_to: Annotated[int, typer.Option("--round-to", min=1, help="kept widths are multiples of N")] = 8,
+    prune_ignore: Annotated[Optional[str], typer.Option("--prune-ignore", help="layer names/globs to leave out")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="directory for sensitivity.json/.png "
+                                                "(default runs/<model>-sensitivity)")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0, as_json: AsJson = False,
+) -> None:
+    """Analyse a model for pruning: per-group sensitivity table and plot (guides --prune-ignore / prune_ratios)."""
+    from edgekit.pruning.analysis import dumps, run_analysis, table
+    from edgekit.ui import console, info
+
+    if not sensitivity:
+        raise EdgekitError("edgekit analyze needs an analysis to run: pass --sensitivity")
+    ignore = [p.strip() for p in (prune_ignore or "").split(",") if p.strip()]
+    result, directory = run_analysis(model, data or "synthetic", img_size, ratios, out, weights=weights,
+                                     samples=samples, round_to=round_to, ignore=ignore, seed=seed)
+    if as_json:
+        typer.echo(dumps(result))
+    else:
+        console.print(table(result))
+    info(f"sensitivity: {directory / 'sensitivity.json'} and {directory / 'sensitivity.png'}")
 
 
 @app.command()

@@ -96,6 +96,8 @@ def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
             raise EdgekitError(f"--recipe '{path}' must be a mapping of option: value")
         values.update({k.replace("-", "_"): v for k, v in loaded.items()})
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if not values.get("model"):
+        raise EdgekitError("name a MODEL (e.g. edgekit compress effnet_lite0), or a --recipe with a 'model:' key")
     try:
         return Recipe(**values)
     except ValidationError as exc:

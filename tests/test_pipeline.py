@@ -20,7 +20,7 @@ def compress(tmp_path, name="run", **overrides):
 
 
 # the export matrix: every format × a model of each tiny family (convnet with SE, ViT, ConvNeXt, ResNet)
-@pytest.mark.parametrize("model, size", [("test_effnet", 64), ("test_vit", 64), ("test_convnext", 32),
+@pytest.mark.parametrize("model, size", [("test_effnet", 64), ("test_vit", 64), ("test_convnext", 64),
                                          ("test_resnet", 32)])
 def test_export_matrix(tmp_path, model, size):
     report, out = compress(tmp_path, model=model, img_size=size, bench=False)

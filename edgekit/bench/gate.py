@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgekit.bench.budget import LATENCY_LIMITS, LIMITS, BudgetFile, artifact_fields
-from edgekit.bench.stats import TestResult, quantile_test, ratio_test
+from edgekit.bench.stats import LatencyDecision, quantile_test, ratio_test
 from edgekit.errors import EXIT_BUDGET, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, EdgekitError
 
 VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_INCONCLUSIVE, "error": EXIT_USAGE}
@@ -44,7 +44,7 @@ def evaluate(report: dict, budgets: BudgetFile, source: str = "") -> dict:
     verdict = "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
     matched = {index for index, _, _ in pairs}
     return {"verdict": verdict, "exit_code": VERDICT_EXIT[verdict], "budget_file": str(source),
-            "model": report.get("model"), "alpha": budgets.alpha, "alpha_per_test": alpha,
+            "model": report.get("model"), "alpha": budgets.alpha, "latency_tests": tests, "alpha_per_test": alpha,
             "confidence": round(1 - 2 * alpha, 6), "method": METHOD, "checks": checks,
             "unmatched": [b.label(i) for i, b in enumerate(budgets.budgets) if i not in matched]}
 
@@ -78,7 +78,7 @@ def gate_run(report: dict, budget_path: Path, directory: Path) -> dict:
     return gate
 
 
-def _row(limit_key: str, limit, observed, verdict: str, detail: str, test: TestResult | None = None) -> dict:
+def _row(limit_key: str, limit, observed, verdict: str, detail: str, test: LatencyDecision | None = None) -> dict:
     unit = LIMITS.get(limit_key, ("", ""))[1]
     return {"limit_key": limit_key, "limit": limit, "unit": unit, "observed": observed, "verdict": verdict,
             "detail": detail, "test": test.as_dict() if test else None}
@@ -178,7 +178,7 @@ def _ratio(report, artifact, limit, alpha) -> dict:
     return _row(key, limit, observed, test.verdict, _describe(test, "", alpha), test)
 
 
-def _describe(test: TestResult, unit: str, alpha: float) -> str:
+def _describe(test: LatencyDecision, unit: str, alpha: float) -> str:
     if test.estimate is None:
         return test.reason
     low, high = (f"{v:.4g}" if v is not None else "?" for v in test.ci)

@@ -23,7 +23,9 @@ def limit_text(check: dict) -> str:
     if key not in SHORT:
         return key
     op = "≥" if key.startswith("min_") else "≤"
-    return f"{SHORT[key][0]} {op} {check['limit']:,g}{' ' + unit if unit else ''}"
+    limit = check["limit"]
+    shown = f"{limit:,}" if isinstance(limit, int) else f"{limit:g}"
+    return f"{SHORT[key][0]} {op} {shown}{' ' + unit if unit else ''}"
 
 
 def observed_text(check: dict) -> str:
@@ -60,8 +62,10 @@ def table(gate: dict) -> Table:
 
 
 def _notes(gate: dict, plain: bool = False) -> str:
-    notes = [f"latency tests at alpha {gate['alpha']:g} family-wise ({gate['alpha_per_test']:.3g} per test): "
-             f"{gate['method']}"]
+    notes = []
+    if gate["latency_tests"]:
+        notes.append(f"{gate['latency_tests']} latency test(s) at alpha {gate['alpha']:g} family-wise "
+                     f"({gate['alpha_per_test']:.3g} each): {gate['method']}")
     if gate["unmatched"]:
         notes.append("budgets matching no artifact: " + "; ".join(gate["unmatched"]))
     return "\n".join(notes) if plain else "\n".join(f"- {n}" for n in notes)

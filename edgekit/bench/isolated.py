@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -63,27 +62,34 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _rss_mb() -> float | None:
-    """Current resident memory (Linux /proc); None elsewhere."""
+def _status_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB; None where there is no /proc."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process image. VmHWM first: getrusage's ru_maxrss survives exec, so after a
+    fork or vfork from a big parent (edgekit with torch loaded) it would report the parent's size."""
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(maxrss / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
 def measure(path: Path, runtime: str, threads: int, runs: int) -> dict:
     """In the child: import the runtime, load the file, run it; times in ms, memory in MiB."""
     from edgekit.bench.measure import example_input
 
-    rss_start = _rss_mb()
+    rss_start = _status_mb("VmRSS")
     start = time.perf_counter()
     module_name, class_name = runtime.split(":")
     session_class = getattr(importlib.import_module(module_name), class_name)

@@ -8,10 +8,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 
 
 def latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
-    """Box plot of per-run latency for each measured artifact (baseline and candidates)."""
+    """Box plot of per-run latency for each measured artifact (baseline and candidates); log axis when stalls
+    (runs over 4x the fastest) would squash the boxes."""
     measured = [e for e in entries if e.get("latency_ms") and e["latency_ms"].get("samples")]
     if not measured:
         return None
@@ -19,6 +21,10 @@ def latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
     labels = [f"{e['label']}\n{e['format']} {e['precision']}" for e in measured]
     ax.boxplot([e["latency_ms"]["samples"] for e in measured], showfliers=True)
     ax.set_xticks(range(1, len(measured) + 1), labels, fontsize=8)
+    everything = [s for e in measured for s in e["latency_ms"]["samples"]]
+    if max(everything) > 4 * min(everything):  # stalls would squash the boxes: show them on a log axis
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     threads = measured[0]["latency_ms"]["threads"]
     ax.set_ylabel(f"latency per image (ms), {threads} thread{'s' if threads > 1 else ''}")
     ax.set_title(title, fontsize=10)

@@ -40,7 +40,7 @@ def ratio_with_ci(candidate: list[float], baseline: list[float], confidence: flo
 
 
 @dataclass
-class TestResult:
+class LatencyDecision:
     """Outcome of one latency test against a limit; `verdict` is pass, fail or inconclusive."""
 
     verdict: str
@@ -136,17 +136,17 @@ def shift_interval(x: np.ndarray, y: np.ndarray, z: float) -> tuple[float, float
     return float(np.median(diffs)), float(ordered[low_index]), float(ordered[high_index])
 
 
-def ratio_test(candidate, baseline, limit: float, alpha: float) -> TestResult:
+def ratio_test(candidate, baseline, limit: float, alpha: float) -> LatencyDecision:
     """Test candidate / baseline latency against `limit` with Mann–Whitney U on log latency (see module doc)."""
     cand = np.log(np.asarray(candidate, dtype=np.float64))
     base = np.log(np.asarray(baseline, dtype=np.float64))
     n = (len(cand), len(base))
     if min(n) < MIN_SAMPLES:
-        return TestResult("inconclusive", None, (None, None), None, None, n,
+        return LatencyDecision("inconclusive", None, (None, None), None, None, n,
                           f"needs at least {MIN_SAMPLES} runs on each side")
     p_violation, p_compliance = mann_whitney(cand - math.log(limit), base)
     shift, low, high = shift_interval(cand, base, normal_isf(alpha))
-    return TestResult(decide(p_violation, p_compliance, alpha), math.exp(shift), (math.exp(low), math.exp(high)),
+    return LatencyDecision(decide(p_violation, p_compliance, alpha), math.exp(shift), (math.exp(low), math.exp(high)),
                       p_violation, p_compliance, n)
 
 
@@ -159,12 +159,12 @@ def binomial_cdf(n: int, p: float) -> np.ndarray:
     return np.minimum(np.cumsum(pmf) / pmf.sum(), 1.0)
 
 
-def quantile_test(samples, q: float, limit: float, alpha: float) -> TestResult:
+def quantile_test(samples, q: float, limit: float, alpha: float) -> LatencyDecision:
     """Test the q-quantile of `samples` against an absolute `limit` (exact binomial sign test, see module doc)."""
     x = np.sort(np.asarray(samples, dtype=np.float64))
     n = len(x)
     if n < MIN_SAMPLES:
-        return TestResult("inconclusive", None, (None, None), None, None, (n,),
+        return LatencyDecision("inconclusive", None, (None, None), None, None, (n,),
                           f"needs at least {MIN_SAMPLES} runs")
     slower = int((x > limit).sum())
     cdf = binomial_cdf(n, 1.0 - q)  # runs slower than the limit when the quantile sits exactly at it
@@ -177,5 +177,5 @@ def quantile_test(samples, q: float, limit: float, alpha: float) -> TestResult:
     low = float(x[lower_ok.max() - 1]) if lower_ok.size and lower_ok.max() >= 1 else None
     high = float(x[upper_ok.min()]) if upper_ok.size and upper_ok.min() < n else None
     estimate = float(np.quantile(x, q))
-    return TestResult(decide(p_violation, p_compliance, alpha), estimate, (low, high), p_violation, p_compliance,
+    return LatencyDecision(decide(p_violation, p_compliance, alpha), estimate, (low, high), p_violation, p_compliance,
                       (n,))

@@ -65,14 +65,17 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
 
 
 def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool) -> torch.nn.Module:
+    """Fixed-size graphs export best: size-aware models get `img_size` (and dynamic sizing off)."""
     import timm
 
-    try:
-        return timm.create_model(timm_id, img_size=img_size, num_classes=num_classes, pretrained=pretrained)
-    except TypeError as exc:
-        if "img_size" not in str(exc):
-            raise
-    return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained)
+    attempts = ({"img_size": img_size, "dynamic_img_size": False}, {"img_size": img_size}, {})
+    for kwargs in attempts:
+        try:
+            return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained, **kwargs)
+        except TypeError as exc:
+            if not any(k in str(exc) for k in kwargs):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:

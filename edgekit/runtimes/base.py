@@ -18,6 +18,8 @@ class RuntimeSession(ABC):
     name: str = "runtime"
     #: the batch size the file was exported with (None: any batch size)
     fixed_batch: int | None = None
+    #: the input shape as the file declares it (dynamic dimensions as None)
+    input_shape: tuple[int | None, ...] = ()
 
     def __init__(self, path: Path, threads: int):
         self.path = Path(path)

@@ -53,7 +53,8 @@ class ExecuTorchSession(RuntimeSession):
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeError/ValueError
             raise EdgekitError(f"ExecuTorch cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
-        self.fixed_batch = _input_batch(self._method)
+        self.input_shape = _input_shape(self._method)
+        self.fixed_batch = self.input_shape[0]
 
     def _load(self) -> None:
         """(Re)load the program and 'forward' against a pool of `threads` threads.
@@ -82,10 +83,10 @@ class ExecuTorchSession(RuntimeSession):
         return {"executorch": version("executorch")}
 
 
-def _input_batch(method) -> int:
-    """Batch size of the method's first input from its metadata (1 when the metadata is unavailable)."""
+def _input_shape(method) -> tuple[int, ...]:
+    """The first input's shape from the method metadata (batch 1 of unknown size when it is unavailable)."""
     try:
-        return int(method.metadata.input_tensor_meta(0).sizes()[0])
+        return tuple(int(d) for d in method.metadata.input_tensor_meta(0).sizes())
     except Exception:  # noqa: BLE001 - metadata API differs across versions
         log.debug("no input metadata for %s; assuming batch 1", method)
-        return 1
+        return (1,)

@@ -31,6 +31,7 @@ class LiteRTSession(RuntimeSession):
         self._in = self._interpreter.get_input_details()[0]
         self._out = self._interpreter.get_output_details()[0]
         self.fixed_batch = int(self._in["shape"][0])
+        self.input_shape = tuple(int(d) for d in self._in["shape"])
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
         expected = tuple(int(d) for d in self._in["shape"])

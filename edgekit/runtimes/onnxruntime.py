@@ -37,6 +37,7 @@ class OrtSession(RuntimeSession):
         inp = self._session.get_inputs()[0]
         self._input = inp.name
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.input_shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
         out = self._session.run(None, {self._input: x})[0]

@@ -55,3 +55,10 @@ def tiny_onnx(path, size: int = 8, classes: int = 4):
     model.ir_version = 9
     onnx.save(model, str(path))
     return path
+
+
+def assert_one_line_error(result, fragment: str) -> None:
+    """A CLI result that is one `edgekit: error:` line containing `fragment`, exit code 2, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("edgekit: error:") and fragment in lines[0], result.stderr

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from doubles import tiny_onnx
+from doubles import assert_one_line_error, tiny_onnx
 
 pytest.importorskip("onnxruntime")
 
@@ -28,14 +28,17 @@ def test_bench_with_baseline_pinning_and_time_based_warmup(cli, tmp_path):
 
 
 def test_bench_refuses_a_corrupt_file_in_one_line(cli, tmp_path):
-    from test_cli import assert_one_line_error
-
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
     assert_one_line_error(cli("bench", str(tmp_path / "broken.onnx")), "cannot be loaded and run")
 
 
 def test_bench_refuses_unavailable_cpus(cli, tmp_path):
-    from test_cli import assert_one_line_error
-
     path = tiny_onnx(tmp_path / "tiny.onnx")
     assert_one_line_error(cli("bench", str(path), "--cpus", "4096"), "--cpus 4096")
+
+
+def test_bench_table_shows_cold_start_and_memory(cli, tmp_path):
+    tiny_onnx(tmp_path / "tiny.onnx")
+    result = cli("bench", "tiny.onnx", "--runs", "10", "--min-seconds", "0.05", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "cold load ms" in result.stderr and "peak RSS MiB" in result.stderr and "tiny.onnx" in result.stderr

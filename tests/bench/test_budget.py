@@ -69,3 +69,17 @@ def test_bad_budget_files_are_one_line_errors(tmp_path, text, fragment):
 def test_missing_file(tmp_path):
     with pytest.raises(EdgekitError, match="does not exist"):
         load_budgets(tmp_path / "nope.yaml")
+
+
+def test_the_project_budgets_and_ci_example_are_valid():
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    budgets = load_budgets(repo / "benchmarks" / "budgets.yaml")
+    assert any(b.match.model == "test_effnet" for b in budgets.budgets)
+    workflow = yaml.safe_load((repo / ".github" / "workflows" / "edge-budgets.yml").read_text())
+    commands = " ".join(step.get("run", "") for step in workflow["jobs"]["budgets"]["steps"])
+    assert "edgekit compress test_effnet" in commands and "--budget benchmarks/budgets.yaml" in commands
+    assert "edgekit check runs/ci/report.json" in commands and "--junit" in commands and "--markdown" in commands

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from doubles import lognormal, make_artifact, make_report
+from doubles import assert_one_line_error, lognormal, make_artifact, make_report
 
 
 @pytest.fixture
@@ -53,14 +53,10 @@ def test_too_noisy_to_decide_exits_3(cli, files):
     ("budgets: [{match: {model: resnet50}, max_size_mb: 5}]", "matches any artifact"),
 ])
 def test_bad_budget_exits_2_in_one_line(cli, files, budget, fragment):
-    from test_cli import assert_one_line_error
-
     assert_one_line_error(cli("check", *files(budget)), fragment)
 
 
 def test_bad_report_and_missing_option_exit_2(cli, tmp_path, files):
-    from test_cli import assert_one_line_error
-
     report, _, budget = files("budgets: [{max_size_mb: 5}]")
     data = json.loads(open(report).read())
     data["schema_version"] = 99

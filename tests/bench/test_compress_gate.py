@@ -3,7 +3,9 @@
 import json
 import xml.etree.ElementTree as ET
 
-from test_cli import BASE, assert_one_line_error
+from doubles import assert_one_line_error
+
+BASE = ["--data", "synthetic", "--img-size", "32", "--epochs", "0"]
 
 
 def test_a_bad_budget_file_fails_before_any_work(cli, tmp_path):

@@ -126,3 +126,15 @@ def test_markdown_and_step_summary(mixed_gate, tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     append_step_summary(text)
     assert summary.read_text().startswith("earlier step\n## edgekit budgets")
+
+
+def test_gate_run_keeps_the_run_when_no_budget_matches(tmp_path):
+    from edgekit.bench.gate import gate_run
+
+    (tmp_path / "b.yaml").write_text("budgets: [{match: {model: resnet50}, max_size_mb: 1}]\n")
+    gate = gate_run(make_report([make_artifact()]), tmp_path / "b.yaml", tmp_path)
+    assert gate["verdict"] == "error" and gate["exit_code"] == 2 and "matches any artifact" in gate["error"]
+    assert not (tmp_path / "gate.md").exists()
+    (tmp_path / "b.yaml").write_text("budgets: [{max_size_mb: 1}]\n")
+    assert gate_run(make_report([make_artifact()]), tmp_path / "b.yaml", tmp_path)["verdict"] == "fail"
+    assert ET.parse(tmp_path / "gate.junit.xml").getroot().find(".//failure") is not None
