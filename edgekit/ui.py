@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from typing import Iterator
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -21,3 +28,29 @@ def progress() -> Progress:
 
 def info(message: str) -> None:
     console.print(message)
+
+
+@contextlib.contextmanager
+def native_stderr_captured() -> Iterator[None]:
+    """Keep C++ libraries' log lines (absl, XNNPACK, ExecuTorch) off the terminal.
+
+    They write to file descriptor 2 directly, below Python's sys.stderr. What they print is kept at DEBUG
+    level (EDGEKIT_DEBUG=1 shows everything live).
+    """
+    if os.environ.get("EDGEKIT_DEBUG") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                logging.getLogger("edgekit.native").debug("%s", text)

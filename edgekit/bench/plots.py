@@ -24,7 +24,8 @@ def latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
     everything = [s for e in measured for s in e["latency_ms"]["samples"]]
     if max(everything) > 4 * min(everything):  # stalls would squash the boxes: show them on a log axis
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     threads = measured[0]["latency_ms"]["threads"]
     ax.set_ylabel(f"latency per image (ms), {threads} thread{'s' if threads > 1 else ''}")
     ax.set_title(title, fontsize=10)

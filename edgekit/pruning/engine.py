@@ -105,6 +105,19 @@ def _feeds_residual(pruner, layer: torch.nn.Module) -> bool:
     return False
 
 
+def _pruner_class(tp):
+    class Pruner(tp.pruner.MetaPruner):
+        """MetaPruner that never rounds a group down to nothing: at least `round_to` channels stay."""
+
+        def _round_to(self, n_pruned, current_channels, round_to):
+            n_pruned = super()._round_to(n_pruned, current_channels, round_to)
+            if current_channels >= round_to and current_channels - n_pruned < round_to:
+                n_pruned = current_channels - round_to
+            return max(n_pruned, 0)
+
+    return Pruner
+
+
 def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor) -> Plan:
     """Build torch-pruning's MetaPruner for `model` with classifier, stem, --prune-ignore and attention handled."""
     import torch_pruning as tp
@@ -146,7 +159,7 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
             ratio_dict[modules[n]] = float(config.ratios[pattern])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pruner = tp.pruner.MetaPruner(
+        pruner = _pruner_class(tp)(
             model, example, importance=SafeImportance(CRITERIA.get(config.criterion)(tp)), global_pruning=config.scope == "global",
             pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
             iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],

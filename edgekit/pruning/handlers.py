@@ -79,3 +79,7 @@ HANDLERS.add("timm.models.tiny_vit.Attention", AttentionHandler("tinyvit", "keep
 HANDLERS.add("timm.models.maxxvit.Attention2d", AttentionHandler("coatnet", "keep"))
 HANDLERS.add("timm.layers.bottleneck_attn.BottleneckAttn", AttentionHandler("botnet", "keep"))
 HANDLERS.add("timm.models.edgenext.CrossCovarianceAttn", AttentionHandler("edgenext", "keep", per_head=("temperature",)))
+for _ghost in ("GhostModule", "GhostModuleV2", "GhostModuleV3"):
+    HANDLERS.add(f"timm.models.ghostnet.{_ghost}", AttentionHandler(
+        "ghostnet", "refuse", reason="its ghost modules concatenate a depthwise copy of their own output, which "
+        "torch-pruning 1.6.1 prunes twice (over-pruned layers, widths off --round-to)"))

@@ -114,3 +114,18 @@ def run_kd(state, recipe, data) -> dict:
     return {"epochs": config.epochs, "temperature": recipe.kd_temperature, "alpha": recipe.kd_alpha,
             "features": recipe.kd_features, "cached_logits": recipe.kd_cache_logits, "best_epoch": result.best_epoch,
             "best_val_top1": result.best_top1, "history": result.history}
+
+
+def run_finetune(state, recipe, data) -> dict:
+    """The `finetune` stage: recover accuracy after compression with labels only (no teacher)."""
+    from edgekit.errors import EdgekitError
+    from edgekit.stages.teacher import train_config, train_state_path
+    from edgekit.stages.train import train
+
+    if not data.has_labels or data.train is None:
+        raise EdgekitError("fine-tuning after compression needs labelled --data (or pass --epochs 0)")
+    config = train_config(recipe)
+    result = train(state.model, data, config, label="fine-tune", stage="finetune", model_name=state.description.model,
+                   state_path=train_state_path(recipe, "finetune"), resume=recipe.resume)
+    return {"epochs": config.epochs, "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
+            "history": result.history}

@@ -17,7 +17,7 @@ from edgekit.exporters import FormatSpec
 from edgekit.io import sha256_file
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.runtimes import open_session
-from edgekit.ui import info
+from edgekit.ui import info, native_stderr_captured
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
         start = time.perf_counter()
         try:
             info(f"export: {spec.name} → {path.name}")
-            result = spec.export(model, example, path)
+            with native_stderr_captured():
+                result = spec.export(model, example, path)
             record.update(op_counts=result.op_counts, fallback_ops=result.fallback_ops, notes=result.notes)
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             log.debug("export failed", exc_info=True)
@@ -69,7 +70,8 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
 
 def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name, eval_samples) -> None:
     try:
-        session = open_session(path, threads=os.cpu_count() or 1)
+        with native_stderr_captured():
+            session = open_session(path, threads=os.cpu_count() or 1)
         record["runtime_versions"] = session.versions()
         record["parity"] = parity(session.run(inputs), reference, atol)
         if not record["parity"]["passed"]:
@@ -86,7 +88,8 @@ def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name
 def _bench(record: dict, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int) -> None:
     try:
         start = time.perf_counter()
-        session = open_session(path, threads=threads)
+        with native_stderr_captured():
+            session = open_session(path, threads=threads)
         record["load_ms"] = round((time.perf_counter() - start) * 1e3, 2)
         start = time.perf_counter()
         session.run(x)

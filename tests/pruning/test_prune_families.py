@@ -37,13 +37,19 @@ FAMILIES = {
     "botnet": ("botnet26t_256", 64, {}),
     "fastvit": ("fastvit_t8", 64, {}),
     "edgenext (XCA)": ("edgenext_xx_small", 64, {}),
-    "ghostnet (SE)": ("ghostnet_050", 64, {}),
     "repvit (SE)": ("repvit_m1", 64, dict(embed_dim=(16, 32, 48, 64), depth=(1, 1, 1, 1))),
     "mobileone": ("mobileone_s0", 64, {}),
 }
 
 
-def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3):
+# plain convolution stacks: their pruned graphs are ordinary convolutions, so the ONNX leg (a ~5 s export each) runs
+# for them only with EDGEKIT_PRUNE_ZOO=1; the structure-bearing families above are always exported
+PLAIN_CONVNETS = {"efficientnet-lite", "efficientnetv2", "mobilenetv2", "mobilenetv4", "regnet", "mobileone"}
+# families edgekit refuses to prune, and why (the README support matrix lists them)
+REFUSED = {"ghostnet": ("ghostnet_050", 64, "ghost modules")}
+
+
+def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, export=True):
     model = build(timm_id, px, **kwargs)
     x = torch.randn(2, 3, px, px, generator=torch.Generator().manual_seed(0))
     changes, before, _ = prune(model, PruneConfig(ratio), x[:1])
@@ -55,16 +61,27 @@ def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3):
     structure.replay(rebuilt, changes)
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     assert same_outputs(model, rebuilt, x)
-    diff, tolerance, passed = onnx_max_diff(model, x, tmp_path)
-    assert passed, (diff, tolerance)
+    if export:
+        diff, tolerance, passed = onnx_max_diff(model, x, tmp_path)
+        assert passed, (diff, tolerance)
+
+
+ZOO = os.environ.get("EDGEKIT_PRUNE_ZOO") == "1"
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_prunes_exports_and_replays(family, tmp_path):
-    check_family(*FAMILIES[family], tmp_path)
+    check_family(*FAMILIES[family], tmp_path, export=ZOO or family not in PLAIN_CONVNETS)
 
 
-ZOO = os.environ.get("EDGEKIT_PRUNE_ZOO") == "1"
+@pytest.mark.parametrize("family", list(REFUSED))
+def test_refused_family_is_one_clear_error(family):
+    from edgekit.errors import EdgekitError
+
+    timm_id, px, fragment = REFUSED[family]
+    model = build(timm_id, px)
+    with pytest.raises(EdgekitError, match=f"{family}.*cannot be pruned safely.*{fragment}"):
+        prune(model, PruneConfig(0.3), torch.zeros(1, 3, px, px))
 
 
 @pytest.mark.slow
@@ -74,5 +91,7 @@ def test_zoo_model_prunes(name, tmp_path):
     from edgekit.models.zoo import resolve
 
     spec = resolve(name)
+    if spec.family in REFUSED:
+        pytest.skip(f"{spec.family} is refused")
     px = 224 if spec.family == "efficientformer" else max(64, spec.img_multiple)
     check_family(spec.timm_id, px, {}, tmp_path)
