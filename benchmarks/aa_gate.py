@@ -111,7 +111,10 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {r['candidate_latency_ms']['p50']:.3f} | {r['baseline_latency_ms']['p50']:.3f} | "
                      f"{r['ratio']:.3f} | {r['ratio_ci_bootstrap_95'][0]:.3f}–{r['ratio_ci_bootstrap_95'][1]:.3f} | "
                      f"{r['hodges_lehmann_ratio']:.3f} | {r['gate_ci'][0]:.3f}–{r['gate_ci'][1]:.3f} | {r['verdict']} |")
-    lines += ["", *[f"- {'met' if ok else 'NOT MET'}: {name}" for name, ok in results["criteria"].items()], ""]
+    lines += ["", "The p50 ratio is the budget's definition; the gate decides with Mann–Whitney U on log latency, whose "
+              "Hodges–Lehmann ratio stays stable when a loaded machine makes latencies bimodal and medians jump "
+              "between modes (see aa_gate_latency.png).", "",
+              *[f"- {'met' if ok else 'NOT MET'}: {name}" for name, ok in results["criteria"].items()], ""]
     return "\n".join(lines)
 
 

@@ -55,6 +55,9 @@ def validate(recipe: Recipe) -> Plan:
         load_budgets(recipe.budget)  # a bad budget file fails before any work (issue #6)
     if recipe.weights is not None and recipe.pretrained:
         raise EdgekitError("--weights and --pretrained are exclusive: pick one source of weights")
+    if recipe.kd and not (recipe.prune > 0 or recipe.prune_target):
+        raise EdgekitError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
+                           "(or --prune-target)")
     checkpoint_classes = None
     if is_checkpoint(Path(recipe.model)):
         description, _ = read_description(Path(recipe.model))
@@ -170,6 +173,11 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
     if not distributed.is_main():  # torchrun: only rank 0 exports, measures and writes
         distributed.barrier()
         return {}, plan.out
+    shipped_accuracy = accuracy
+    if state.applied and data.has_labels:
+        shipped_accuracy = evaluate(torch_logits_fn(state.model.eval()), limited(data.val, recipe.eval_samples),
+                                    data.name, label="accuracy pytorch (compressed)")
+        info(f"evaluate: compressed model top-1 {shipped_accuracy['top1']:.2f}% (teacher {accuracy['top1']:.2f}%)")
     stem = plan.spec.name.replace(":", "_")
     with RunDirectory(plan.out, recipe.overwrite) as run_dir:
         save_checkpoint(run_dir.path("model"), state.model, state.description)
@@ -189,7 +197,7 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
             for entry in baseline:
                 entry["path"] = f"baseline/{entry['path']}"
             clock.add("baseline", sum(timings.values()), _stage_metrics("bench", baseline))
-        report = _report(plan, data, num_classes, clock, accuracy, artifacts, baseline, command)
+        report = _report(plan, data, num_classes, clock, (shipped_accuracy, accuracy), artifacts, baseline, command)
         report["plots"] = _plots(report, run_dir.staging)
         if recipe.budget is not None:  # gate step (issue #6): budgets evaluated on the finished report
             report["gate"] = gate_run(report, recipe.budget, run_dir.staging)
@@ -225,13 +233,13 @@ def _stage_metrics(name: str, artifacts: list[dict]) -> dict:
     return {a["format"]: (a["latency_ms"] or {}).get("p50") for a in artifacts}
 
 
-def _report(plan: Plan, data, num_classes, clock, accuracy, artifacts, baseline, command) -> dict:
+def _report(plan: Plan, data, num_classes, clock, accuracies, artifacts, baseline, command) -> dict:
     recipe = plan.recipe
     return {
         "schema_version": REPORT_SCHEMA, "command": command, "model": plan.spec.name, "timm_id": plan.spec.timm_id,
         "edgekit_version": __version__, "img_size": plan.img_size, "num_classes": num_classes, "data": data.name,
         "env": environment(recipe.threads), "recipe": recipe.model_dump(mode="json"), "stages": clock.records,
-        "accuracy_pytorch": accuracy, "artifacts": artifacts,
+        "accuracy_pytorch": accuracies[0], "baseline_accuracy_pytorch": accuracies[1], "artifacts": artifacts,
         # without a compression stage the uncompressed FP32 files are the artifacts themselves
         "baseline": baseline if baseline is not None else copy.deepcopy(artifacts),
         "baseline_is_artifacts": baseline is None,

@@ -168,14 +168,18 @@ def _ratio(report, artifact, limit, alpha) -> dict:
         return _not_measured(key, limit, "no latency in the report (benchmark disabled?)")
     if base is None or not base.get("latency_ms"):
         return _not_measured(key, limit, f"no {artifact['format']} baseline measured in the same run")
-    observed = round(artifact["latency_ms"]["p50"] / base["latency_ms"]["p50"], 4)
+    p50s = f"p50 {artifact['latency_ms']['p50']:.4g} / {base['latency_ms']['p50']:.4g} ms"
     if report.get("baseline_is_artifacts"):  # one measurement on both sides: the ratio is exactly 1, no test
         return _at_most(key, 1.0, limit, "the artifact is its own baseline (no compression stage ran)")
     cand, ref = _samples(artifact), _samples(base)
     if cand is None or ref is None:
-        return _row(key, limit, observed, "inconclusive", "the report has no per-run samples to test")
+        observed = round(artifact["latency_ms"]["p50"] / base["latency_ms"]["p50"], 4)
+        return _row(key, limit, observed, "inconclusive", f"the report has no per-run samples to test ({p50s})")
+    # observed: the Hodges–Lehmann ratio the test decides on; it equals the p50 ratio when the candidate is the
+    # baseline scaled, and stays stable when contention makes latencies bimodal and sample medians jump modes
     test = ratio_test(cand, ref, limit, alpha)
-    return _row(key, limit, observed, test.verdict, _describe(test, "", alpha), test)
+    observed = round(test.estimate, 4) if test.estimate is not None else None
+    return _row(key, limit, observed, test.verdict, f"{_describe(test, '', alpha)} ({p50s})", test)
 
 
 def _describe(test: LatencyDecision, unit: str, alpha: float) -> str:

@@ -18,7 +18,7 @@ from edgekit.pruning import PruneConfig, prune, structure
 FAMILIES = {
     "efficientnet (SE)": ("test_efficientnet", 64, {}),
     "efficientnet-lite": ("efficientnet_lite0", 64, {}),
-    "efficientnetv2": ("tf_efficientnetv2_b0", 64, {}),
+    "efficientnetv2": ("tf_efficientnetv2_b0", 64, dict(depth_multiplier=0.5)),
     "mobilenetv2": ("mobilenetv2_050", 64, {}),
     "mobilenetv3 (SE)": ("mobilenetv3_small_050", 64, {}),
     "mobilenetv4": ("mobilenetv4_conv_small", 64, {}),
@@ -32,24 +32,21 @@ FAMILIES = {
                                                          window_size=2)),
     "efficientformer": ("efficientformer_l1", 224, dict(depths=(1, 1, 1, 2), embed_dims=(16, 32, 48, 64), num_vit=1)),
     "levit": ("levit_128s", 64, {}),
-    "tinyvit": ("tiny_vit_5m_224", 64, {}),
+    "tinyvit": ("tiny_vit_5m_224", 64, dict(embed_dims=(32, 32, 64, 64), depths=(1, 1, 1, 1), num_heads=(1, 2, 2, 4))),
     "coatnet": ("coatnet_0_rw_224", 64, {}),
     "botnet": ("botnet26t_256", 64, {}),
-    "fastvit": ("fastvit_t8", 64, {}),
+    "fastvit": ("fastvit_t8", 64, dict(layers=(1, 1, 1, 1))),
     "edgenext (XCA)": ("edgenext_xx_small", 64, {}),
     "repvit (SE)": ("repvit_m1", 64, dict(embed_dim=(16, 32, 48, 64), depth=(1, 1, 1, 1))),
-    "mobileone": ("mobileone_s0", 64, {}),
+    "mobileone": ("mobileone_s1", 64, {}),
 }
 
 
-# plain convolution stacks: their pruned graphs are ordinary convolutions, so the ONNX leg (a ~5 s export each) runs
-# for them only with EDGEKIT_PRUNE_ZOO=1; the structure-bearing families above are always exported
-PLAIN_CONVNETS = {"efficientnet-lite", "efficientnetv2", "mobilenetv2", "mobilenetv4", "regnet", "mobileone"}
 # families edgekit refuses to prune, and why (the README support matrix lists them)
 REFUSED = {"ghostnet": ("ghostnet_050", 64, "ghost modules")}
 
 
-def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, export=True):
+def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, shipped=False):
     model = build(timm_id, px, **kwargs)
     x = torch.randn(2, 3, px, px, generator=torch.Generator().manual_seed(0))
     changes, before, _ = prune(model, PruneConfig(ratio), x[:1])
@@ -61,9 +58,8 @@ def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, export=True):
     structure.replay(rebuilt, changes)
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     assert same_outputs(model, rebuilt, x)
-    if export:
-        diff, tolerance, passed = onnx_max_diff(model, x, tmp_path)
-        assert passed, (diff, tolerance)
+    diff, tolerance, passed = onnx_max_diff(model, x, tmp_path, shipped)
+    assert passed, (diff, tolerance)
 
 
 ZOO = os.environ.get("EDGEKIT_PRUNE_ZOO") == "1"
@@ -71,7 +67,7 @@ ZOO = os.environ.get("EDGEKIT_PRUNE_ZOO") == "1"
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_prunes_exports_and_replays(family, tmp_path):
-    check_family(*FAMILIES[family], tmp_path, export=ZOO or family not in PLAIN_CONVNETS)
+    check_family(*FAMILIES[family], tmp_path)
 
 
 @pytest.mark.parametrize("family", list(REFUSED))
@@ -94,4 +90,4 @@ def test_zoo_model_prunes(name, tmp_path):
     if spec.family in REFUSED:
         pytest.skip(f"{spec.family} is refused")
     px = 224 if spec.family == "efficientformer" else max(64, spec.img_multiple)
-    check_family(spec.timm_id, px, {}, tmp_path)
+    check_family(spec.timm_id, px, {}, tmp_path, shipped=True)
