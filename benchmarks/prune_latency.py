@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=DEFAULT)
     parser.add_argument("--ratio", type=float, default=0.3)
-    parser.add_argument("--runs", type=int, default=200, help="timed runs per model, split over the rounds")
+    parser.add_argument("--runs", type=int, default=300, help="timed runs per model, split over the rounds")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()

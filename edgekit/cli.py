@@ -114,7 +114,10 @@ def compress(
     recipe: Annotated[Optional[Path], typer.Option("--recipe", help="YAML recipe; flags override it")] = None,
     budget: Annotated[Optional[Path], typer.Option("--budget", help="budget YAML to gate on")] = None,
     out: Out = None, overwrite: Overwrite = None, seed: Seed = None, threads: Threads = None, runs: Runs = None,
-    bench_warmup: Warmup = None, eval_samples: EvalSamples = None,
+    bench_warmup: Warmup = None,
+    warmup_seconds: Annotated[Optional[float], typer.Option("--warmup-seconds", help="warm up at least this long")] = None,
+    min_seconds: Annotated[Optional[float], typer.Option("--min-seconds", help="time at least this long")] = None,
+    cpus: Cpus = None, eval_samples: EvalSamples = None,
 ) -> None:
     """Train/load → (prune → distil → INT8) → export → verify → benchmark; writes a run directory."""
     from edgekit.pipeline import run
@@ -128,7 +131,8 @@ def compress(
                      clip_grad=clip_grad, resume=resume, kd_temperature=kd_temperature, kd_alpha=kd_alpha,
                      kd_features=kd_features, kd_cache_logits=kd_cache_logits, formats=formats, weights=weights,
                      pretrained=pretrained, budget=budget, out=out, overwrite=overwrite, seed=seed, threads=threads,
-                     runs=runs, warmup=bench_warmup, eval_samples=eval_samples)
+                     runs=runs, warmup=bench_warmup, warmup_seconds=warmup_seconds, min_seconds=min_seconds, cpus=cpus,
+                     eval_samples=eval_samples)
     report, _ = run(load_recipe(recipe, overrides), command="compress")
     from edgekit.bench.gate import exit_code
 

@@ -26,6 +26,7 @@ from edgekit.models.checkpoint import is_checkpoint, read_description, save_chec
 from edgekit.models.zoo import ModelSpec, resolve
 from edgekit.recipe import Recipe, check_writable_out
 from edgekit.stages import distributed
+from edgekit.stages.bench import bench_run
 from edgekit.stages.chain import ChainState, planned, run_chain
 from edgekit.stages.ship import ship
 from edgekit.stages.teacher import build_teacher
@@ -93,6 +94,10 @@ def validate(recipe: Recipe) -> Plan:
         match_names(probe, recipe.prune_ignore, "--prune-ignore")
         match_names(probe, list(recipe.prune_ratios), "prune_ratios key")
     planned(recipe)  # the compression chain must be valid before any work
+    if recipe.cpus:
+        from edgekit.bench.cpus import parse_cpus
+
+        parse_cpus(recipe.cpus)
     out = recipe.run_dir()
     check_writable_out(out, recipe.overwrite)
     return Plan(recipe, spec, img_size, formats, out, checkpoint_classes)
@@ -185,8 +190,7 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
         def ship_into(model, directory, precision):
             return ship(model, plan.formats, directory, stem, img_size=plan.img_size, val=data.val,
                         dataset_name=data.name, parity_samples=recipe.parity_samples, parity_atol=recipe.parity_atol,
-                        eval_samples=recipe.eval_samples, bench=recipe.bench, threads=recipe.threads,
-                        runs=recipe.runs, warmup=recipe.warmup, precision=precision)
+                        eval_samples=recipe.eval_samples, precision=precision)
 
         artifacts, timings = ship_into(state.model, run_dir.staging, state.precision)
         for name, seconds in timings.items():
@@ -196,7 +200,10 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
             baseline, timings = ship_into(teacher.model, run_dir.subdir("baseline"), "fp32")
             for entry in baseline:
                 entry["path"] = f"baseline/{entry['path']}"
-            clock.add("baseline", sum(timings.values()), _stage_metrics("bench", baseline))
+            clock.add("baseline", sum(timings.values()), {a["format"]: a["status"] for a in baseline})
+        if recipe.bench:
+            seconds = bench_run(artifacts, baseline, run_dir.staging, recipe)
+            clock.add("bench", seconds, _stage_metrics("bench", artifacts))
         report = _report(plan, data, num_classes, clock, (shipped_accuracy, accuracy), artifacts, baseline, command)
         report["plots"] = _plots(report, run_dir.staging)
         if recipe.budget is not None:  # gate step (issue #6): budgets evaluated on the finished report

@@ -63,7 +63,7 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
             if base is None:
                 samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs, warmup_seconds, min_seconds)
             else:
-                samples, base_samples, cpu_util, base_util = _interleaved(session, base, x, example_input(base),
+                samples, base_samples, cpu_util, base_util = interleaved(session, base, x, example_input(base),
                                                                           settings)
                 comparisons.append(_comparison(path, baseline, samples, base_samples, base_util, warmup, threads,
                                                used))
@@ -88,7 +88,7 @@ def _comparison(path, baseline, samples, base_samples, base_util, warmup, thread
             "baseline_latency_ms": {**latency_record(base_samples, base_util, warmup, threads), "cpus": used}}
 
 
-def _interleaved(cand, base, x_cand, x_base, settings: dict):
+def interleaved(cand, base, x_cand, x_base, settings: dict):
     """Warm both up, then time A B B A rounds of ROUND runs until runs and min_seconds are reached."""
     start, done = time.perf_counter(), 0
     while done < settings["warmup"] or time.perf_counter() - start < settings["warmup_seconds"]:

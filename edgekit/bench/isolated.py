@@ -93,6 +93,9 @@ def measure(path: Path, runtime: str, threads: int, runs: int) -> dict:
     start = time.perf_counter()
     module_name, class_name = runtime.split(":")
     session_class = getattr(importlib.import_module(module_name), class_name)
+    preload = getattr(session_class, "import_runtime", None)
+    if preload is not None:
+        preload()
     import_ms = (time.perf_counter() - start) * 1e3
     start = time.perf_counter()
     session = session_class(Path(path), threads)

@@ -20,6 +20,14 @@ class RuntimeSession(ABC):
     fixed_batch: int | None = None
     #: the input shape as the file declares it (dynamic dimensions as None)
     input_shape: tuple[int | None, ...] = ()
+    #: modules the runtime needs, imported lazily by __init__ (see import_runtime)
+    runtime_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def import_runtime(cls) -> None:
+        """Import the runtime library up front, so cold-start timing separates import from load."""
+        for module in cls.runtime_modules:
+            importlib.import_module(module)
 
     def __init__(self, path: Path, threads: int):
         self.path = Path(path)

@@ -41,6 +41,7 @@ class ExecuTorchSession(RuntimeSession):
     """
 
     name = "executorch"
+    runtime_modules = ("executorch.runtime", "executorch.extension.pybindings.portable_lib")
 
     def __init__(self, path: Path, threads: int):
         super().__init__(path, threads)

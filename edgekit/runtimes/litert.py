@@ -16,6 +16,7 @@ class LiteRTSession(RuntimeSession):
     """A .tflite file in the LiteRT interpreter; litert-torch keeps the NCHW interface of the model."""
 
     name = "litert"
+    runtime_modules = ("ai_edge_litert.interpreter",)
 
     def __init__(self, path: Path, threads: int):
         super().__init__(path, threads)

@@ -14,6 +14,7 @@ class OrtSession(RuntimeSession):
     """An .onnx file in onnxruntime's CPU EP."""
 
     name = "onnxruntime"
+    runtime_modules = ("onnxruntime",)
 
     def __init__(self, path: Path, threads: int):
         super().__init__(path, threads)

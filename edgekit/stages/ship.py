@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from edgekit.bench.accuracy import evaluate, limited
-from edgekit.bench.measure import measure_latency, parity
+from edgekit.bench.measure import parity
 from edgekit.exporters import FormatSpec
 from edgekit.io import sha256_file
 from edgekit.models.complexity import count_macs, count_params
@@ -30,15 +30,18 @@ def first_images(dataset: Dataset, n: int) -> np.ndarray:
 
 def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, stem: str, *, img_size: int,
          val: Dataset, dataset_name: str, parity_samples: int, parity_atol: float, eval_samples: int | None,
-         bench: bool, threads: int, runs: int, warmup: int, precision: str = "fp32") -> tuple[list[dict], dict]:
-    """Export, verify and (optionally) time `model` in each format; returns artifact records and stage timings."""
+         precision: str = "fp32") -> tuple[list[dict], dict]:
+    """Export `model` in each format and verify each file in its runtime; returns records and stage timings.
+
+    Timing is the bench stage's job (edgekit.stages.bench), run once every file of the run exists.
+    """
     model = model.eval()
     inputs = first_images(val, parity_samples)
     with torch.inference_mode():
         reference = model(torch.from_numpy(inputs)).float().numpy()
     params, macs = count_params(model), count_macs(model, img_size)
     example = torch.from_numpy(inputs[:1])
-    records, timings = [], {"export": 0.0, "verify": 0.0, "bench": 0.0}
+    records, timings = [], {"export": 0.0, "verify": 0.0}
     for spec in formats:
         path = directory / f"{stem}{spec.suffix}"
         record = {"format": spec.name, "path": path.name, "precision": precision, "params": params, "macs": macs,
@@ -59,10 +62,6 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
             start = time.perf_counter()
             _verify(record, path, inputs, reference, parity_atol, val, dataset_name, eval_samples)
             timings["verify"] += time.perf_counter() - start
-        if record["status"] == "ok" and bench:
-            start = time.perf_counter()
-            _bench(record, path, inputs[:1], threads, runs, warmup)
-            timings["bench"] += time.perf_counter() - start
         _finalise(record, path, directory)
         records.append(record)
     return records, timings
@@ -85,22 +84,6 @@ def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name
         record.update(status="failed", error=f"runtime failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
 
 
-def _bench(record: dict, path: Path, x: np.ndarray, threads: int, runs: int, warmup: int) -> None:
-    try:
-        start = time.perf_counter()
-        with native_stderr_captured():
-            session = open_session(path, threads=threads)
-        record["load_ms"] = round((time.perf_counter() - start) * 1e3, 2)
-        start = time.perf_counter()
-        session.run(x)
-        record["first_run_ms"] = round((time.perf_counter() - start) * 1e3, 2)
-        record["latency_ms"] = measure_latency(session, x, warmup=warmup, runs=runs)
-        info(f"bench: {record['format']} p50 {record['latency_ms']['p50']:.3f} ms at {threads} thread(s)")
-    except Exception as exc:
-        log.debug("benchmark failed", exc_info=True)
-        record.update(status="failed", error=f"benchmark failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
-
-
 def _finalise(record: dict, path: Path, directory: Path) -> None:
     """Hash and size the file; a failed file moves to failed/ so it is never shipped by mistake."""
     if not path.exists():
@@ -108,7 +91,14 @@ def _finalise(record: dict, path: Path, directory: Path) -> None:
         return
     record.update(size_bytes=path.stat().st_size, sha256=sha256_file(path))
     if record["status"] == "failed":
+        quarantine(record, directory)
+
+
+def quarantine(record: dict, directory: Path) -> None:
+    """Move a failed artifact into `directory`/failed/ and point its record there."""
+    path = directory / Path(record["path"]).name
+    if path.exists():
         failed = directory / "failed"
         failed.mkdir(exist_ok=True)
         path.replace(failed / path.name)
-        record["path"] = f"failed/{path.name}"
+        record["path"] = str(Path(record["path"]).parent / "failed" / path.name).removeprefix("./")
