@@ -80,7 +80,8 @@ def run_prune(state, recipe, data: DataBundle) -> dict:
                    macs_before=macs0, macs_after=macs1, macs_ratio=round(macs1 / macs0, 4),
                    params_ratio=round(params1 / params0, 4), ignored=plan.ignored,
                    attention_kept_full_width=plan.kept_attention,
-                   attention_head_dims_pruned=len(plan.head_dim_attention), widths=widths(changes, before))
+                   attention_head_dims_pruned=len(plan.head_dim_attention),
+                   groups_skipped=getattr(plan.pruner.importance, "skipped", 0), widths=widths(changes, before))
     if history:
         metrics["finetune"] = history
     metrics["latency"] = _latency(state.teacher, model, img_size, macs0 / macs1)

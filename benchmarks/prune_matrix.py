@@ -1,0 +1,78 @@
+"""`edgekit compress MODEL --prune 0.3` through every format, per zoo model: does each pruned file verify?
+
+    .venv/bin/python benchmarks/prune_matrix.py                       # one model per attention family + convnets
+    .venv/bin/python benchmarks/prune_matrix.py --models all          # every registered model (about an hour)
+Writes benchmarks/results/prune_matrix.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,"
+           "botnet26t,fastvit_t8,edgenext_xx_small,convnext_atto,repvit_m1,mbv3_large,effnet_b0,ghostnet_100")
+
+
+def run_one(name: str, size: int, tmp: str) -> dict:
+    cmd = [sys.executable, "-m", "edgekit", "compress", name, "--prune", "0.3", "--no-int8", "--no-kd", "--epochs", "0",
+           "--data", "synthetic", "--img-size", str(size), "--formats", "onnx,tflite,pte", "--runs", "10",
+           "--out", f"{tmp}/{name}"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    row = {"model": name, "img_size": size, "exit_code": proc.returncode, "seconds": round(time.perf_counter() - start)}
+    report = Path(tmp) / name / "report.json"
+    if report.is_file():
+        data = json.loads(report.read_text())
+        metrics = next(s for s in data["stages"] if s["name"] == "prune")["metrics"]
+        row.update(macs_ratio=metrics["macs_ratio"], params_ratio=metrics["params_ratio"],
+                   attention_kept_full_width=len(metrics["attention_kept_full_width"]),
+                   formats={a["format"]: {"status": a["status"], "max_abs_diff": (a["parity"] or {}).get("max_abs_diff")}
+                            for a in data["artifacts"]})
+    else:
+        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
+    return row
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["# `compress --prune 0.3` per model: export + verify in every runtime (synthetic data)\n",
+             "| model | px | exit | MAC ratio | onnx | tflite | pte | note |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = [f"{f['status']} ({f['max_abs_diff']:.1e})" if f.get("max_abs_diff") is not None else f["status"]
+                 for f in (r.get("formats") or {}).values()] or ["-", "-", "-"]
+        note = r.get("error", "") or (f"{r['attention_kept_full_width']} attention module(s) kept at full width"
+                                      if r.get("attention_kept_full_width") else "")
+        lines.append(f"| {r['model']} | {r['img_size']} | {r['exit_code']} | {r.get('macs_ratio', '-')} | "
+                     + " | ".join(cells) + f" | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=DEFAULT, help="comma list, or 'all'")
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    from edgekit.models import MODELS
+
+    names = [n for n in MODELS.names() if not n.startswith("test_")] if args.models == "all" else args.models.split(",")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            spec = MODELS.get(name)
+            size = args.img_size if args.img_size % spec.img_multiple == 0 else spec.img_size
+            rows.append(run_one(name, size, tmp))
+            print(json.dumps(rows[-1]), flush=True)
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "prune_matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
+            (args.out / "prune_matrix.md").write_text(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
