@@ -61,7 +61,6 @@ def run_prune(state, recipe, data: DataBundle) -> dict:
     if recipe.prune_target:
         config.ratio, metrics["target_search"] = _search(model, config, example, recipe.prune_target, img_size)
     can_train = data.has_labels and data.train is not None and recipe.epochs > 0
-    finetune_last = recipe.kd is False  # with KD on, the KD stage fine-tunes after pruning
     history: list = []
 
     def before_step(step: int) -> None:
@@ -69,7 +68,8 @@ def run_prune(state, recipe, data: DataBundle) -> dict:
             taylor_gradients(model, state.teacher, data)
 
     def after_step(step: int) -> None:
-        if can_train and (step < config.steps - 1 or finetune_last):
+        # between iterative steps only: recovery after the last step is the kd/finetune stage's job
+        if can_train and step < config.steps - 1:
             history.extend(_finetune(model, recipe, data, step, config.steps))
 
     info(f"prune: removing {config.ratio:.0%} of channels ({config.criterion}, {config.scope}, "
@@ -108,12 +108,13 @@ def _search(model, config, example, target: str, img_size: int) -> tuple[float, 
 
 
 def _finetune(model, recipe, data, step: int, steps: int) -> list:
-    from edgekit.stages.train import TrainConfig, train
+    from edgekit.stages.teacher import train_config
+    from edgekit.stages.train import train
 
-    epochs = max(1, recipe.epochs // steps)
-    result = train(model, data, TrainConfig(epochs=epochs, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed),
-                   label=f"prune fine-tune {step + 1}/{steps}")
-    return list(getattr(result, "history", result))
+    config = dataclasses.replace(train_config(recipe), epochs=max(1, recipe.epochs // steps))
+    result = train(model, data, config, label=f"prune fine-tune {step + 1}/{steps}", stage=f"prune-{step + 1}",
+                   model_name=recipe.model)
+    return result.history
 
 
 def _latency(teacher, pruned, img_size: int, mac_gain: float) -> dict | None:
