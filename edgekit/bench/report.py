@@ -48,9 +48,13 @@ def markdown(report: dict) -> str:
              f"threads {env['threads']} on {env['cpu']} ({' '.join(env['flags'])})",
              f"- verdict: {'all artifacts verified' if report['ok'] else '**some artifacts FAILED verification**'}", ""]
     if report.get("accuracy_pytorch"):
-        acc = report["accuracy_pytorch"]
-        lines += [f"PyTorch FP32 top-1 {acc['top1']:.2f}% / top-5 {acc['top5']:.2f}% on {acc['n']} images of "
-                  f"{acc['dataset']}.", ""]
+        acc, base = report["accuracy_pytorch"], report.get("baseline_accuracy_pytorch")
+        lines += [f"PyTorch top-1 {acc['top1']:.2f}% / top-5 {acc['top5']:.2f}% on {acc['n']} images of "
+                  f"{acc['dataset']}."]
+        if base and not report.get("baseline_is_artifacts"):
+            lines += [f"Uncompressed FP32 teacher: top-1 {base['top1']:.2f}% "
+                      f"({acc['top1'] - base['top1']:+.2f} points after compression)."]
+        lines += [""]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r) + " |" for r in rows(report)]
     if report.get("baseline_is_artifacts"):
