@@ -124,3 +124,20 @@ def test_bench_compares_against_a_baseline(tmp_path, cli):
     low, high = comparison["ratio_ci"]
     assert low <= comparison["ratio"] <= high and comparison["ratio"] > 0
     assert payload["results"][0]["latency_ms"]["runs"] == 20
+
+
+def test_prune_then_distil_end_to_end(tmp_path):
+    report, out = compress(tmp_path, model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1,
+                           prune=0.3, formats="onnx", eval_samples=256, runs=10)
+    names = [s["name"] for s in report["stages"]]
+    assert names.index("teacher") < names.index("prune") < names.index("kd") < names.index("export")
+    assert not report["baseline_is_artifacts"] and report["ok"]
+    artifact, baseline = report["artifacts"][0], report["baseline"][0]
+    assert artifact["params"] < baseline["params"] and artifact["macs"] < 0.6 * baseline["macs"]
+    assert baseline["path"] == "baseline/test_effnet.onnx" and (out / baseline["path"]).is_file()
+    assert artifact["latency_ms"]["interleaved_with"] == baseline["path"]  # timed side by side
+    assert baseline["latency_ms"]["runs"] == artifact["latency_ms"]["runs"] == 10
+    assert report["baseline_accuracy_pytorch"]["top1"] == baseline["accuracy"]["top1"]
+    assert "Uncompressed FP32 teacher" in (out / "report.md").read_text()
+    kd = next(s for s in report["stages"] if s["name"] == "kd")["metrics"]
+    assert kd["history"][0]["val_top1"] == report["accuracy_pytorch"]["top1"]  # the best (only) epoch shipped

@@ -226,7 +226,7 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> 
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += (top[:, 0] == labels).sum().item()
         top5 += (top == labels[:, None]).any(1).sum().item()
-    return {"val_loss": round(loss / n, 4), "val_top1": round(100 * top1 / n, 2), "val_top5": round(100 * top5 / n, 2)}
+    return {"val_loss": round(loss / n, 4), "val_top1": round(100 * top1 / n, 3), "val_top5": round(100 * top5 / n, 3)}
 
 
 def _epoch_line(label: str, r: dict, epochs: int) -> str:
