@@ -7,7 +7,6 @@ Writes benchmarks/results/export_matrix.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -15,24 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from zoo_matrix import models_and_sizes, parse_args
 DEFAULT = "effnet_lite0,effnet_b0,mobilevit_xs,mbv3_large,resnet18,convnext_atto,deit_tiny,swin_tiny"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=DEFAULT, help="comma list, or 'all'")
-    parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args()
-    from edgekit.models import MODELS
-
-    names = [n for n in MODELS.names() if not n.startswith("test_")] if args.models == "all" else args.models.split(",")
+    args = parse_args(__doc__, DEFAULT)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            spec = MODELS.get(name)
-            size = args.img_size if args.img_size % spec.img_multiple == 0 else spec.img_size
+        for name, size in models_and_sizes(args.models, args.img_size):
             start = time.perf_counter()
             cmd = [sys.executable, "-m", "edgekit", "compress", name, "--data", "synthetic", "--img-size", str(size),
                    "--epochs", "0", "--formats", "onnx,tflite,pte", "--runs", "30", "--out", f"{tmp}/{name}"]

@@ -7,7 +7,6 @@ Writes benchmarks/results/prune_matrix.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from zoo_matrix import models_and_sizes, parse_args
 DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,"
            "botnet26t,fastvit_t8,edgenext_xx_small,convnext_atto,repvit_m1,mbv3_large,effnet_b0,ghostnet_100")
 
@@ -54,19 +53,10 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=DEFAULT, help="comma list, or 'all'")
-    parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args()
-    from edgekit.models import MODELS
-
-    names = [n for n in MODELS.names() if not n.startswith("test_")] if args.models == "all" else args.models.split(",")
+    args = parse_args(__doc__, DEFAULT)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            spec = MODELS.get(name)
-            size = args.img_size if args.img_size % spec.img_multiple == 0 else spec.img_size
+        for name, size in models_and_sizes(args.models, args.img_size):
             rows.append(run_one(name, size, tmp))
             print(json.dumps(rows[-1]), flush=True)
             args.out.mkdir(parents=True, exist_ok=True)

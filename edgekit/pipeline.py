@@ -105,12 +105,9 @@ def validate(recipe: Recipe) -> Plan:
 
 def _check_resume(recipe: Recipe, spec: ModelSpec) -> None:
     """A corrupt, truncated or foreign --resume file is refused before any work (and left untouched)."""
-    from edgekit.stages.train_state import read_state
+    from edgekit.stages.train_state import check_model, read_state
 
-    payload = read_state(recipe.resume)
-    if payload.get("model_name") != spec.name:
-        raise EdgekitError(f"--resume '{recipe.resume}' is a checkpoint of another model "
-                           f"({payload.get('model_name')}, not {spec.name})")
+    check_model(read_state(recipe.resume), recipe.resume, spec.name)
 
 
 def check_prune_options(recipe: Recipe) -> None:

@@ -67,16 +67,10 @@ class Recipe(BaseModel):
     train_teacher: bool = True
     bench: bool = True
 
-    @field_validator("prune_ignore", mode="before")
+    @field_validator("formats", "prune_ignore", mode="before")
     @classmethod
-    def _split_ignore(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("formats", mode="before")
-    @classmethod
-    def _split_formats(cls, value: Any) -> Any:
+    def _split_comma_list(cls, value: Any) -> Any:
+        """Flags give 'a,b'; YAML may give a list."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -44,11 +44,16 @@ def read_state(path: Path) -> dict:
     return payload
 
 
-def check_compatible(payload: dict, path: Path, *, model_name: str, stage: str, arch: str, config: dict) -> None:
-    """Refuse a state written for another model, stage or training configuration."""
-    if payload.get("model_name") != model_name or payload.get("arch") != arch:
+def check_model(payload: dict, path: Path, model_name: str, arch: str | None = None) -> None:
+    """Refuse a state written for another model (by name, and by architecture when `arch` is known)."""
+    if payload.get("model_name") != model_name or (arch is not None and payload.get("arch") != arch):
         raise EdgekitError(f"--resume '{path}' is a checkpoint of another model ({payload.get('model_name')}, "
                            f"not {model_name})")
+
+
+def check_compatible(payload: dict, path: Path, *, model_name: str, stage: str, arch: str, config: dict) -> None:
+    """Refuse a state written for another model, stage or training configuration."""
+    check_model(payload, path, model_name, arch)
     if payload.get("stage") != stage:
         raise EdgekitError(f"--resume '{path}' is a '{payload.get('stage')}' state, not '{stage}'")
     saved = json.loads(payload.get("config", "{}"))

@@ -1,0 +1,28 @@
+"""Shared command line of the per-model matrix scripts: which zoo models, at which input size."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(doc: str, default_models: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=default_models, help="comma list, or 'all'")
+    parser.add_argument("--img-size", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    return parser.parse_args()
+
+
+def models_and_sizes(models: str, img_size: int) -> list[tuple[str, int]]:
+    """(name, size) per model: `img_size` where the architecture takes it, else its default size."""
+    from edgekit.models import MODELS
+
+    names = [n for n in MODELS.names() if not n.startswith("test_")] if models == "all" else models.split(",")
+    pairs = []
+    for name in names:
+        spec = MODELS.get(name)
+        pairs.append((name, img_size if img_size % spec.img_multiple == 0 else spec.img_size))
+    return pairs
