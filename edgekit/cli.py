@@ -90,7 +90,18 @@ def compress(
         "--prune-ignore", help="comma list of layer names/globs kept at full width (classifier and stem always)")] = None,
     prune_target: Annotated[Optional[str], typer.Option(
         "--prune-target", help="macs=F or latency=F: prune until MACs / measured onnxruntime latency <= F x original")] = None,
-    int8: Annotated[Optional[bool], typer.Option("--int8/--no-int8", help="INT8 quantization")] = None,
+    int8: Annotated[Optional[bool], typer.Option(
+        "--int8/--no-int8", help="INT8 weights and activations in every format (`--int8 ptq|qat` picks the mode)")] = None,
+    int8_mode: Annotated[Optional[str], typer.Option(
+        "--int8-mode", help="auto (QAT when the data can train, else PTQ) | qat | ptq")] = None,
+    quant_backend: Annotated[Optional[str], typer.Option(
+        "--quant-backend", help="pt2e (torchao, default) | nncf (PTQ with bias correction)")] = None,
+    calib_samples: Annotated[Optional[int], typer.Option(
+        "--calib-samples", help="calibration images for PTQ / QAT initial ranges (default 256)")] = None,
+    max_drop: Annotated[Optional[float], typer.Option(
+        "--max-drop", help="max top-1 points lost vs FP32 on the exported file; sensitive layers stay float")] = None,
+    qat_epochs: Annotated[Optional[int], typer.Option("--qat-epochs", help="QAT epochs (default 1)")] = None,
+    qat_lr: Annotated[Optional[float], typer.Option("--qat-lr", help="QAT learning rate (default 1e-4)")] = None,
     kd: Annotated[Optional[bool], typer.Option("--kd/--no-kd", help="knowledge distillation")] = None,
     data: Data = None, subset: Annotated[Optional[int], typer.Option("--subset", help="cap training images")] = None,
     img_size: ImgSize = None, num_classes: NumClasses = None,
@@ -125,7 +136,8 @@ def compress(
 
     overrides = dict(model=model, prune=prune, prune_criterion=prune_criterion, prune_scope=prune_scope,
                      prune_steps=prune_steps, round_to=round_to, prune_ignore=prune_ignore, prune_target=prune_target,
-                     int8=int8, kd=kd, data=data, subset=subset, img_size=img_size,
+                     int8=int8, int8_mode=int8_mode, quant_backend=quant_backend, calib_samples=calib_samples,
+                     max_drop=max_drop, qat_epochs=qat_epochs, qat_lr=qat_lr, kd=kd, data=data, subset=subset, img_size=img_size,
                      num_classes=num_classes, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                      weight_decay=weight_decay, label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, ema=ema,
                      clip_grad=clip_grad, resume=resume, kd_temperature=kd_temperature, kd_alpha=kd_alpha,
@@ -264,12 +276,23 @@ def _click_exceptions():
     return exceptions
 
 
+def int8_mode_shorthand(argv: list[str]) -> list[str]:
+    """`--int8 ptq` / `--int8 qat` (the documented shorthand) -> `--int8 --int8-mode ptq|qat`."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg in ("ptq", "qat") and i > 0 and argv[i - 1] == "--int8":
+            out += ["--int8-mode", arg]
+        else:
+            out.append(arg)
+    return out
+
+
 def main() -> None:
     """Console entry point: one line and exit code 2 for user errors; tracebacks only with EDGEKIT_DEBUG=1."""
     click = _click_exceptions()
     debug = os.environ.get("EDGEKIT_DEBUG") == "1"
     try:
-        code = app(standalone_mode=False)
+        code = app(args=int8_mode_shorthand(sys.argv[1:]), standalone_mode=False)
     except EdgekitError as exc:
         if debug:
             raise

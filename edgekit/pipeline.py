@@ -19,7 +19,7 @@ from edgekit.bench.gate_output import print_gate
 from edgekit.bench.plots import accuracy_latency_plot, latency_plot
 from edgekit.bench.report import terminal_table, write_report
 from edgekit.data import check_data_spec, load_data
-from edgekit.errors import EdgekitError, not_yet
+from edgekit.errors import EdgekitError
 from edgekit.exporters import FormatSpec, parse_formats
 from edgekit.models.build import check_img_size, create, preprocessing
 from edgekit.models.checkpoint import is_checkpoint, read_description, save_checkpoint
@@ -28,7 +28,7 @@ from edgekit.recipe import Recipe, check_writable_out
 from edgekit.stages import distributed
 from edgekit.stages.bench import bench_run
 from edgekit.stages.chain import ChainState, planned, run_chain
-from edgekit.stages.ship import ship
+from edgekit.stages.ship import compare_to_baseline, ship
 from edgekit.stages.teacher import build_teacher
 from edgekit.ui import console, info
 
@@ -50,15 +50,14 @@ class Plan:
 def validate(recipe: Recipe) -> Plan:
     """Reject every bad input before any work starts (one clear line, exit code 2)."""
     check_prune_options(recipe)
-    if recipe.int8:
-        raise not_yet("--int8", 5)
+    check_int8_options(recipe)
     if recipe.budget is not None:
         load_budgets(recipe.budget)  # a bad budget file fails before any work (issue #6)
     if recipe.weights is not None and recipe.pretrained:
         raise EdgekitError("--weights and --pretrained are exclusive: pick one source of weights")
-    if recipe.kd and not (recipe.prune > 0 or recipe.prune_target):
+    if recipe.kd and not (recipe.prune > 0 or recipe.prune_target or recipe.int8):
         raise EdgekitError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
-                           "(or --prune-target)")
+                           "(or --prune-target) or --int8")
     checkpoint_classes = None
     if is_checkpoint(Path(recipe.model)):
         description, _ = read_description(Path(recipe.model))
@@ -133,6 +132,28 @@ def check_prune_options(recipe: Recipe) -> None:
         raise EdgekitError("--prune-ignore/prune_ratios need --prune R or --prune-target")
 
 
+def check_int8_options(recipe: Recipe) -> None:
+    """--int8 and its options: a known, installed backend; QAT and --max-drop only where accuracy is measurable."""
+    from edgekit.quant.backends import QUANT_BACKENDS
+
+    quant_options = recipe.int8_mode != "auto" or recipe.max_drop is not None or recipe.quant_backend != "pt2e"
+    if not recipe.int8:
+        if quant_options:
+            raise EdgekitError("--int8-mode/--quant-backend/--max-drop need --int8")
+        return
+    backend = QUANT_BACKENDS.get(recipe.quant_backend)
+    backend.check_installed()
+    synthetic = recipe.data.split(":")[0] == "synthetic"
+    if synthetic and recipe.int8_mode == "qat":
+        raise EdgekitError("--int8 qat needs labelled --data: synthetic data allows PTQ only (--int8 ptq), "
+                           "and the int8 accuracy stays unmeasured")
+    if synthetic and recipe.max_drop is not None:
+        raise EdgekitError("--max-drop needs labelled --data: the drop is top-1 measured on the validation split")
+    if recipe.int8_mode == "qat" and not backend.qat:
+        raise EdgekitError(f"--quant-backend {backend.name} is post-training only: use --int8 ptq, or the pt2e "
+                           "backend for QAT")
+
+
 def _looks_like_path(name: str) -> bool:
     return not name.startswith("timm:") and ("/" in name or "\\" in name or Path(name).suffix in
                                               (".pt", ".pth", ".bin", ".safetensors", ".onnx", ".tflite", ".pte"))
@@ -175,21 +196,22 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
     if not distributed.is_main():  # torchrun: only rank 0 exports, measures and writes
         distributed.barrier()
         return {}, plan.out
+    deployed = state.quantized if state.quantized is not None else state.model.eval()
     shipped_accuracy = accuracy
     if state.applied and data.has_labels:
-        shipped_accuracy = evaluate(torch_logits_fn(state.model.eval()), limited(data.val, recipe.eval_samples),
+        shipped_accuracy = evaluate(torch_logits_fn(deployed), limited(data.val, recipe.eval_samples),
                                     data.name, label="accuracy pytorch (compressed)")
         info(f"evaluate: compressed model top-1 {shipped_accuracy['top1']:.2f}% (teacher {accuracy['top1']:.2f}%)")
     stem = plan.spec.name.replace(":", "_")
     with RunDirectory(plan.out, recipe.overwrite) as run_dir:
         save_checkpoint(run_dir.path("model"), state.model, state.description)
 
-        def ship_into(model, directory, precision):
+        def ship_into(model, directory, precision, float_model=None):
             return ship(model, plan.formats, directory, stem, img_size=plan.img_size, val=data.val,
                         dataset_name=data.name, parity_samples=recipe.parity_samples, parity_atol=recipe.parity_atol,
-                        eval_samples=recipe.eval_samples, precision=precision)
+                        eval_samples=recipe.eval_samples, precision=precision, float_model=float_model)
 
-        artifacts, timings = ship_into(state.model, run_dir.staging, state.precision)
+        artifacts, timings = ship_into(deployed, run_dir.staging, state.precision, state.model)
         for name, seconds in timings.items():
             clock.add(name, seconds, _stage_metrics(name, artifacts))
         baseline = None
@@ -198,6 +220,7 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
             for entry in baseline:
                 entry["path"] = f"baseline/{entry['path']}"
             clock.add("baseline", sum(timings.values()), {a["format"]: a["status"] for a in baseline})
+            compare_to_baseline(artifacts, baseline)
         if recipe.bench:
             seconds = bench_run(artifacts, baseline, run_dir.staging, recipe)
             clock.add("bench", seconds, _stage_metrics("bench", artifacts))

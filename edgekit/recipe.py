@@ -49,6 +49,12 @@ class Recipe(BaseModel):
     prune_target: str | None = Field(None, description="macs=F or latency=F: prune until that fraction is reached")
     prune_ratios: dict[str, float] = Field(default_factory=dict, description="layer-name glob -> channel ratio")
     int8: bool = False
+    int8_mode: Literal["auto", "qat", "ptq"] = "auto"
+    quant_backend: str = "pt2e"
+    calib_samples: int = Field(256, ge=1, description="calibration images (PTQ, and QAT's initial ranges)")
+    max_drop: float | None = Field(None, ge=0, description="top-1 points the int8 file may lose vs FP32")
+    qat_epochs: int = Field(1, ge=0)
+    qat_lr: float = Field(1e-4, gt=0)
     kd: bool | None = None
     budget: Path | None = None
     formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))

@@ -59,6 +59,7 @@ def markdown(report: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows(report)]
     if report.get("baseline_is_artifacts"):
         lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
+    lines += int8_section(report)
     lines += ["", "## Stages", "", "| stage | seconds | metrics |", "|---|---|---|"]
     for stage in report["stages"]:
         metrics = ", ".join(f"{k}={v}" for k, v in stage["metrics"].items() if not isinstance(v, (list, dict)))
@@ -67,6 +68,34 @@ def markdown(report: dict) -> str:
     if plots:
         lines += ["", *[f"![{p}]({p})" for p in plots]]
     return "\n".join(lines) + "\n"
+
+
+def int8_section(report: dict) -> list[str]:
+    """Markdown for the int8 stage: scheme, per-file size/accuracy vs FP32, what stayed float, accuracy control."""
+    stage = next((s["metrics"] for s in report["stages"] if s["name"] == "int8"), None)
+    if stage is None:
+        return []
+    scheme = stage["scheme"]
+    lines = ["", "## INT8", "", f"- mode: **{stage['mode']}**, backend `{stage['backend']}`, "
+             f"{stage['calib_samples']} calibration images",
+             f"- weights {scheme['weights']}; activations {scheme['activations']}; batch norm {scheme['batch_norm']}",
+             f"- layers kept in float: {', '.join(scheme['float_layers']) or 'none'}", "",
+             "| format | size vs FP32 | top-1 change vs FP32 file | int8 ops | float ops (kinds) | max diff vs PyTorch int8 |",
+             "|---|---|---|---|---|---|"]
+    for a in report["artifacts"]:
+        census, versus = a.get("int8_census") or {}, a.get("vs_fp32") or {}
+        drop = versus.get("top1_drop")
+        lines.append(f"| {a['format']} | {versus.get('size_ratio', '-')}× | {'-' if drop is None else f'{-drop:+.2f}'} | "
+                     f"{census.get('int8_ops', '-')} | {census.get('float_ops', '-')} "
+                     f"({', '.join(census.get('float_op_types', {})) or 'none'}) | "
+                     f"{(a.get('parity') or {}).get('max_abs_diff', '-')} |")
+    control = stage.get("accuracy_control")
+    if control:
+        lines += ["", f"Accuracy control (--max-drop {control['max_drop']}, FP32 top-1 {control['fp32_top1']:.2f}%): "
+                  + "; ".join(f"{s['float_layers']} float layer(s) → drop {s['drop']}" for s in control["steps"]),
+                  "", "Most sensitive layers: " + ", ".join(f"`{r['layer']}` ({r['sensitivity']:.3g})"
+                                                           for r in control["ranking"][:10])]
+    return lines
 
 
 def write_report(report: dict, directory: Path) -> None:

@@ -129,6 +129,12 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Ex
                 _export_torchscript(model, example, tmp, external)
                 notes.append(f"dynamo exporter failed ({type(exc).__name__}); used the TorchScript exporter")
         proto = _inline(tmp, external)
+        if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
+            from edgekit.quant.onnx_qdq import activations_to_uint8
+
+            activations_to_uint8(proto)  # u8 activations: onnxruntime's fast x86 integer kernels
+            onnx.save(proto, str(tmp), save_as_external_data=external,
+                      location=tmp.name + ".data" if external else None)
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
         except onnx.checker.ValidationError as exc:

@@ -15,6 +15,7 @@ import torch
 from edgekit.errors import EdgekitError
 from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
+from edgekit.exporters.tflite_rewrites import tflite_compatible
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,30 @@ def xnnpack_fallback_ops(path: Path) -> list[str]:
     return sorted(set(undelegated_ops(interpreter)))
 
 
+def _for_conversion(model: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
+    """The model and converter options: a PT2E-quantized model needs unfolded weights and static-QDQ mode.
+
+    The converter reads only the mode (static vs dynamic) from the quantizer it is given; the graph's own
+    quantize/dequantize nodes decide the scheme, so the file is the same integer model as the other formats.
+    """
+    import copy
+
+    from edgekit.quant.graph import is_quantized, unfold_weights
+
+    if not is_quantized(model):
+        return model, {}
+    from litert_torch.quantize import pt2e_quantizer, quant_config
+
+    static = pt2e_quantizer.PT2EQuantizer().set_global(pt2e_quantizer.get_symmetric_quantization_config())
+    return unfold_weights(copy.deepcopy(model)), {"quant_config": quant_config.QuantConfig(pt2e_quantizer=static)}
+
+
 def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
-    """Convert with litert-torch (NCHW interface kept) and write one .tflite file."""
+    """Convert with litert-torch (NCHW interface kept) and write one .tflite file.
+
+    Modules with a known litert-torch lowering bug are converted through a numerically identical substitute
+    (`tflite_rewrites`); the file is verified against the unmodified model afterwards.
+    """
     import litert_torch
 
     path = Path(path)
@@ -104,9 +127,10 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> 
     previous = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
     os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"
     try:
-        with quiet_export(), contextlib.redirect_stderr(io.StringIO()):
+        with quiet_export(), contextlib.redirect_stderr(io.StringIO()), tflite_compatible(model) as rewritten:
             try:
-                converted = litert_torch.convert(model, (example,))
+                subject, options = _for_conversion(model)
+                converted = litert_torch.convert(subject, (example,), **options)
             except Exception as exc:  # noqa: BLE001 - surface a one-line reason
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise EdgekitError(f"TFLite conversion failed: {first[:300]}") from exc
@@ -122,6 +146,8 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         else:
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = previous
     notes = []
+    if rewritten:
+        notes.append(f"{len(rewritten)} module(s) converted through a litert-torch workaround (tflite_rewrites)")
     if fallback:
         notes.append("not delegated to XNNPACK: " + ", ".join(fallback))
     return ExportResult(path=path, op_counts=ops, fallback_ops=fallback, notes=notes)

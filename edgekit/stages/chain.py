@@ -22,6 +22,7 @@ class ChainState:
     description: ModelDescription
     teacher: torch.nn.Module
     precision: str = "fp32"
+    quantized: torch.nn.Module | None = None  # the integer model the int8 stage deploys in place of `model`
     applied: list[str] = field(default_factory=list)
 
 
@@ -38,16 +39,22 @@ class StageSpec:
 STAGES: Registry[StageSpec] = Registry("stage")
 
 
+def _pruning(recipe) -> bool:
+    return recipe.prune > 0 or bool(getattr(recipe, "prune_target", None))
+
+
 def _kd_enabled(recipe) -> bool:
-    """--kd explicitly, or by default after a compression stage that changes the weights."""
-    compressed = recipe.prune > 0 or bool(getattr(recipe, "prune_target", None))
-    return bool(recipe.kd) if recipe.kd is not None else compressed and recipe.epochs > 0
+    """After pruning: --kd explicitly, or by default when there are epochs to train (QAT distils on its own)."""
+    return _pruning(recipe) and (bool(recipe.kd) if recipe.kd is not None else recipe.epochs > 0)
 
 
 # each stage names the stages it may follow; `planned` orders the enabled ones accordingly
-STAGES.add("prune", StageSpec("prune", lambda r: r.prune > 0 or bool(getattr(r, "prune_target", None)),
-                             may_follow=("teacher",), runner="edgekit.stages.prune:run_prune"))
+STAGES.add("prune", StageSpec("prune", _pruning, may_follow=("teacher",), runner="edgekit.stages.prune:run_prune"))
 STAGES.add("kd", StageSpec("kd", _kd_enabled, may_follow=("prune",), runner="edgekit.stages.distill:run_kd"))
+STAGES.add("finetune", StageSpec("finetune", lambda r: _pruning(r) and r.kd is False and r.epochs > 0,
+                                  may_follow=("prune",), runner="edgekit.stages.distill:run_finetune"))
+STAGES.add("int8", StageSpec("int8", lambda r: bool(r.int8), may_follow=("teacher", "prune", "kd", "finetune"),
+                            runner="edgekit.stages.quantize:run_int8"))
 
 
 def planned(recipe) -> list[StageSpec]:

@@ -21,6 +21,11 @@ from edgekit.ui import info, native_stderr_captured
 
 log = logging.getLogger(__name__)
 
+#: int8 files are compared with the quantized PyTorch model, which simulates integer arithmetic in float: the runtimes'
+#: integer kernels round ties and requantize differently (a step here and there), so |diff| may reach this fraction of
+#: the reference logits' range. A broken conversion (wrong scale, zero point or layout) misses it by far.
+INT8_PARITY_FRACTION = 0.1
+
 
 def first_images(dataset: Dataset, n: int) -> np.ndarray:
     """The first `n` model-ready images of `dataset` as an N×3×H×W float32 array."""
@@ -30,16 +35,20 @@ def first_images(dataset: Dataset, n: int) -> np.ndarray:
 
 def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, stem: str, *, img_size: int,
          val: Dataset, dataset_name: str, parity_samples: int, parity_atol: float, eval_samples: int | None,
-         precision: str = "fp32") -> tuple[list[dict], dict]:
+         precision: str = "fp32", float_model: torch.nn.Module | None = None) -> tuple[list[dict], dict]:
     """Export `model` in each format and verify each file in its runtime; returns records and stage timings.
 
-    Timing is the bench stage's job (edgekit.stages.bench), run once every file of the run exists.
+    For an int8 `model` (a PT2E graph) the reference is the quantized PyTorch model itself, and params/MACs are
+    counted on `float_model`. Timing is the bench stage's job (edgekit.stages.bench), run once every file exists.
     """
-    model = model.eval()
+    model.eval()
     inputs = first_images(val, parity_samples)
     with torch.inference_mode():
         reference = model(torch.from_numpy(inputs)).float().numpy()
-    params, macs = count_params(model), count_macs(model, img_size)
+    counted = float_model if float_model is not None else model
+    params, macs = count_params(counted), count_macs(counted, img_size)
+    if precision == "int8":
+        parity_atol = max(parity_atol, INT8_PARITY_FRACTION * float(reference.max() - reference.min()))
     example = torch.from_numpy(inputs[:1])
     records, timings = [], {"export": 0.0, "verify": 0.0}
     for spec in formats:
@@ -61,10 +70,40 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
         if record["status"] == "ok":
             start = time.perf_counter()
             _verify(record, path, inputs, reference, parity_atol, val, dataset_name, eval_samples)
+            if precision == "int8":
+                record["int8_census"] = _census(spec.name, path, model)
             timings["verify"] += time.perf_counter() - start
         _finalise(record, path, directory)
         records.append(record)
     return records, timings
+
+
+def _census(format_name: str, path: Path, model: torch.nn.Module) -> dict:
+    """Integer vs float ops of the deployed file (what fell back to float, by op type)."""
+    from edgekit.quant import census
+
+    try:
+        if format_name == "onnx":
+            return census.onnx_census(path)
+        if format_name == "tflite":
+            return census.tflite_census(path)
+        return census.graph_census(model)  # .pte: the graph XNNPACK lowered (fallback_ops lists the rest)
+    except Exception as exc:  # noqa: BLE001 - a census is information, not a verdict
+        log.debug("census failed", exc_info=True)
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+
+
+def compare_to_baseline(artifacts: list[dict], baseline: list[dict]) -> None:
+    """Each compressed file against the FP32 baseline of its format: size ratio and top-1 change."""
+    by_format = {b["format"]: b for b in baseline if b["status"] == "ok"}
+    for record in artifacts:
+        base = by_format.get(record["format"])
+        if base is None or record["status"] != "ok" or not base.get("size_bytes"):
+            continue
+        comparison = {"size_ratio": round(record["size_bytes"] / base["size_bytes"], 4)}
+        if record.get("accuracy") and base.get("accuracy"):
+            comparison["top1_drop"] = round(base["accuracy"]["top1"] - record["accuracy"]["top1"], 2)
+        record["vs_fp32"] = comparison
 
 
 def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name, eval_samples) -> None:

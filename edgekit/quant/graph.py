@@ -1,0 +1,127 @@
+"""Inspect and rewrite PT2E-quantized graphs (quantize/dequantize nodes of `quantized_decomposed`)."""
+
+from __future__ import annotations
+
+import collections
+
+import torch
+
+_QD = "quantized_decomposed"
+
+
+def _op_name(node: torch.fx.Node) -> str:
+    target = node.target
+    name = getattr(target, "__name__", str(target))
+    namespace = getattr(target, "namespace", "")
+    return f"{namespace}.{name}" if namespace else name
+
+
+def is_quantized(model: torch.nn.Module) -> bool:
+    """True when `model` is a PT2E-converted graph carrying quantize/dequantize nodes."""
+    graph = getattr(model, "graph", None)
+    return graph is not None and any(n.op == "call_function" and _op_name(n).startswith(_QD) for n in graph.nodes)
+
+
+def qdq_counts(model: torch.fx.GraphModule) -> dict[str, int]:
+    """How many quantize/dequantize nodes of each kind the graph holds."""
+    counts: collections.Counter[str] = collections.Counter()
+    for node in model.graph.nodes:
+        if node.op == "call_function" and _op_name(node).startswith(_QD):
+            counts[_op_name(node).split(".")[1]] += 1
+    return dict(sorted(counts.items()))
+
+
+def unfold_weights(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Rewrite folded int8 weight constants as float constants followed by their quantize op.
+
+    `convert_pt2e` folds each weight's quantize into an int8 constant; litert-torch wants the unfolded
+    form (float weight → quantize → dequantize). quantize(dequantize(q)) == q, so the model is unchanged.
+    """
+    graph = model.graph
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not _op_name(node).startswith(f"{_QD}.dequantize_per_"):
+            continue
+        source = node.args[0]
+        if source.op != "get_attr":
+            continue
+        qweight = _get_attr(model, source.target)
+        if qweight.dtype not in (torch.int8, torch.uint8):
+            continue
+        quant_args = node.args[1:]
+        per_channel = "per_channel" in _op_name(node)
+        dequantize = (torch.ops.quantized_decomposed.dequantize_per_channel if per_channel
+                      else torch.ops.quantized_decomposed.dequantize_per_tensor)
+        quantize = (torch.ops.quantized_decomposed.quantize_per_channel if per_channel
+                    else torch.ops.quantized_decomposed.quantize_per_tensor)
+        params = [_get_attr(model, a.target) if isinstance(a, torch.fx.Node) else a for a in quant_args]
+        weight = dequantize.default(qweight, *params)
+        name = f"{source.target}_float"
+        model.register_buffer(name, weight)
+        with graph.inserting_before(node):
+            float_node = graph.get_attr(name)
+            quantized = graph.call_function(quantize.default, (float_node, *quant_args))
+        node.replace_input_with(source, quantized)
+    graph.eliminate_dead_code()
+    model.recompile()
+    return model
+
+
+def _get_attr(model: torch.nn.Module, target: str) -> torch.Tensor:
+    value = model
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def fold_relu6(model: torch.fx.GraphModule) -> int:
+    """Fold ReLU6 (hardtanh 0..6) into the quantization of the tensor feeding it; returns how many were folded.
+
+    XNNPACK's scheme lets hardtanh share its input's scale, which keeps a float Clip between two int8 tensors
+    (onnxruntime then runs the conv in float). Requantizing the producer to [0, min(6, max)] makes the clamp a
+    no-op of the integer range, so the hardtanh and the second quantize/dequantize pair go away.
+    """
+    qdq = torch.ops.quantized_decomposed
+    folded = 0
+    for node in list(model.graph.nodes):
+        if node.op != "call_function" or node.target not in (torch.ops.aten.hardtanh.default,
+                                                            torch.ops.aten.hardtanh_.default):
+            continue
+        low, high = (list(node.args[1:3]) + [-1.0, 1.0][len(node.args) - 1:])[:2]
+        dq = node.args[0]
+        if (low, high) != (0.0, 6.0) or not _is(dq, qdq.dequantize_per_tensor) or len(dq.users) != 1:
+            continue
+        q = dq.args[0]
+        if not _is(q, qdq.quantize_per_tensor) or len(q.users) != 1:
+            continue
+        consumers = list(node.users)
+        if not consumers or not all(_is(c, qdq.quantize_per_tensor) for c in consumers):
+            continue
+        scale, zero, qmin, qmax = q.args[1], q.args[2], q.args[3], q.args[4]
+        if not isinstance(scale, float):
+            continue
+        top = min(high, scale * (qmax - zero))
+        if top <= 0:
+            continue
+        new_scale, new_zero = top / (qmax - qmin), qmin
+        q.args = (q.args[0], new_scale, new_zero, *q.args[3:])
+        dq.args = (q, new_scale, new_zero, *dq.args[3:])
+        for requant in consumers:
+            for user in list(requant.users):
+                if _is(user, qdq.dequantize_per_tensor):
+                    user.args = (q, new_scale, new_zero, *user.args[3:])
+                else:
+                    user.replace_input_with(requant, q)
+        for requant in consumers:
+            model.graph.erase_node(requant)
+        node.replace_all_uses_with(dq)
+        model.graph.erase_node(node)
+        folded += 1
+    if folded:
+        model.graph.lint()
+        model.recompile()
+    return folded
+
+
+def _is(node, packet) -> bool:
+    return isinstance(node, torch.fx.Node) and node.op == "call_function" and node.target in (
+        packet.default, getattr(packet, "tensor", None))

@@ -1,0 +1,90 @@
+"""PT2E quantization: capture with torch.export, prepare (PTQ observers or QAT fake-quant), calibrate, convert."""
+
+from __future__ import annotations
+
+import copy
+from typing import Iterable
+
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.exporters.onnx import quiet_export
+from edgekit.quant.graph import fold_relu6
+
+MAX_BATCH = 4096
+
+
+def capture(model: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+    """The model as an ATen graph with a dynamic batch dimension (what PT2E quantizers annotate)."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    traced = example.expand(2, *example.shape[1:]).contiguous() if example.shape[0] == 1 else example
+    try:
+        with quiet_export():
+            return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgekitError(f"--int8: torch.export cannot capture the model ({type(exc).__name__}): {first[:300]}") from exc
+
+
+def prepare(graph: torch.fx.GraphModule, quantizer, qat: bool) -> torch.fx.GraphModule:
+    """Insert observers (PTQ) or fake-quantizers (QAT) where the quantizer annotated the graph."""
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
+
+    with quiet_export():
+        prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(copy.deepcopy(graph), quantizer)
+    allow_exported_model_train_eval(prepared)  # .train()/.eval() switch BN and dropout in the graph
+    return prepared
+
+
+@torch.no_grad()
+def calibrate(prepared: torch.fx.GraphModule, batches: Iterable[torch.Tensor]) -> int:
+    """Run calibration batches through the observers; returns the number of images seen."""
+    prepared.eval()
+    seen = 0
+    for images in batches:
+        prepared(images)
+        seen += images.shape[0]
+    return seen
+
+
+def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """The integer model: weights folded to int8 constants, activations as quantize/dequantize pairs."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    prepared = copy.deepcopy(prepared)
+    prepared.eval()
+    with quiet_export():
+        converted = convert_pt2e(prepared)
+    return finish(converted)
+
+
+def finish(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Common clean-up of a converted graph: ReLU6 folded into its quantizer, eval mode usable."""
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+
+    fold_relu6(converted)
+    allow_exported_model_train_eval(converted)
+    converted.eval()  # the patched eval() returns None
+    return converted
+
+
+def observer_ranges(converted: torch.fx.GraphModule) -> list[dict]:
+    """Each quantized activation: the tensor it follows, its representable range, scale and zero point."""
+    rows = []
+    for node in converted.graph.nodes:
+        if node.op != "call_function" or node.target != torch.ops.quantized_decomposed.quantize_per_tensor.default:
+            continue
+        source, scale, zero, qmin, qmax = node.args[:5]
+        if not isinstance(scale, float):
+            continue
+        rows.append({"tensor": getattr(source, "name", str(source)), "min": round(scale * (qmin - zero), 5),
+                     "max": round(scale * (qmax - zero), 5), "scale": scale, "zero_point": int(zero)})
+    return rows
+
+
+def ptq(graph: torch.fx.GraphModule, quantizer, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
+    """Post-training quantization with min/max observers (the pt2e backend)."""
+    prepared = prepare(graph, quantizer, qat=False)
+    calibrate(prepared, batches)
+    return convert(prepared)

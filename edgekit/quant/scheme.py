@@ -1,0 +1,35 @@
+"""The one INT8 scheme edgekit deploys: XNNPACK's symmetric per-channel weights, per-tensor activations."""
+
+from __future__ import annotations
+
+WEIGHTS = "int8 symmetric, per output channel"
+ACTIVATIONS = "int8 affine, per tensor"
+
+
+def xnnpack_quantizer(qat: bool = False, float_layers: tuple[str, ...] = ()):
+    """A PT2E quantizer for the scheme; `float_layers` (module names) stay in floating point.
+
+    ExecuTorch lowers exactly this scheme to XNNPACK, onnxruntime fuses its QDQ pairs into QLinear kernels and
+    the LiteRT converter turns it into full-integer TFLite, so one quantized model serves all three formats.
+    """
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
+    if float_layers:
+        quantizer.set_filter_function(lambda node: not inside(node, float_layers))
+    return quantizer
+
+
+def inside(node, module_names: tuple[str, ...]) -> bool:
+    """Whether a graph node was traced inside one of `module_names` (torch.export's nn_module_stack)."""
+    paths = [entry[0] for entry in (node.meta.get("nn_module_stack") or {}).values()]
+    return any(path == name or path.startswith(name + ".") for path in paths for name in module_names)
+
+
+def describe(float_layers: tuple[str, ...] = ()) -> dict:
+    """The scheme as recorded in report.json."""
+    return {"weights": WEIGHTS, "activations": ACTIVATIONS, "batch_norm": "folded into the preceding conv",
+            "quantizer": "executorch XNNPACKQuantizer (PT2E)", "float_layers": list(float_layers)}

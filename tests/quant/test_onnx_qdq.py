@@ -1,0 +1,41 @@
+import numpy as np
+import onnx
+import pytest
+
+from edgekit.exporters.onnx import export_onnx
+from edgekit.quant import pt2e, scheme
+from edgekit.quant.census import onnx_census
+from edgekit.quant.onnx_qdq import UINT8
+from edgekit.runtimes import open_session
+
+
+@pytest.fixture
+def int8_onnx(tiny, batches, tmp_path):
+    converted = pt2e.ptq(pt2e.capture(tiny, batches[0][:1]), scheme.xnnpack_quantizer(), batches)
+    path = tmp_path / "tiny.onnx"
+    export_onnx(converted, batches[0][:1], path)
+    return converted, path
+
+
+def test_exported_qdq_has_uint8_activations_and_int8_weights(int8_onnx):
+    _, path = int8_onnx
+    proto = onnx.load(str(path))
+    inits = {i.name: i for i in proto.graph.initializer}
+    quantize = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize and all(inits[n.input[2]].data_type == UINT8 for n in quantize)
+    weights = [inits[n.input[0]] for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert weights and all(w.data_type == onnx.TensorProto.INT8 for w in weights)
+
+
+def test_onnxruntime_matches_the_quantized_pytorch_model(int8_onnx, batches):
+    converted, path = int8_onnx
+    x = batches[3].numpy()
+    out = open_session(path, threads=1).run(x)
+    ref = converted(batches[3]).detach().numpy()
+    assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
+
+
+def test_census_sees_integer_kernels(int8_onnx):
+    census = onnx_census(int8_onnx[1])
+    assert census["int8_ops"] >= 4  # QLinearConv ×3 + QGemm (or MatMulInteger)
+    assert "Conv" not in census["float_op_types"] and "Clip" not in census["float_op_types"]

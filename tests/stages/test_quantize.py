@@ -1,0 +1,93 @@
+"""The int8 stage: mode choice, calibration data, bad input, and the prune → KD → QAT chain end to end."""
+
+import pytest
+import torch
+
+from edgekit.data.base import DataBundle
+from edgekit.errors import EdgekitError
+from edgekit.pipeline import run
+from edgekit.recipe import Recipe, load_recipe
+from edgekit.stages.quantize import calibration_batches, resolve_mode
+
+
+class Images(torch.utils.data.Dataset):
+    """Index-valued images that record whether augmentation was on when they were read."""
+
+    def __init__(self, n):
+        self.n, self.train, self.read_while_training = n, True, []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.read_while_training.append(self.train)
+        return torch.full((3, 4, 4), float(i)), 0
+
+
+def bundle(train=True, labels=True):
+    return DataBundle(name="d", val=Images(10), train=Images(100) if train else None, num_classes=2,
+                      class_names=None, has_labels=labels, fingerprint="d")
+
+
+@pytest.mark.parametrize("options, train, labels, mode", [
+    ({}, True, True, "qat"), ({}, False, False, "ptq"), ({"qat_epochs": 0}, True, True, "ptq"),
+    ({"int8_mode": "ptq"}, True, True, "ptq"), ({"quant_backend": "nncf"}, True, True, "ptq"),
+])
+def test_mode_is_qat_only_when_training_is_possible(options, train, labels, mode):
+    assert resolve_mode(Recipe(model="m", int8=True, **options), bundle(train, labels)) == mode
+
+
+def test_qat_is_refused_without_training_data_or_with_a_ptq_backend():
+    with pytest.raises(EdgekitError, match="PTQ only"):
+        resolve_mode(Recipe(model="m", int8=True, int8_mode="qat"), bundle(train=False, labels=False))
+    with pytest.raises(EdgekitError, match="post-training only"):
+        resolve_mode(Recipe(model="m", int8=True, int8_mode="qat", quant_backend="nncf"), bundle())
+
+
+def test_calibration_uses_unaugmented_training_images():
+    data = bundle()
+    batches = calibration_batches(data, 20, 8, seed=0)
+    assert [b.shape[0] for b in batches] == [8, 8, 4]
+    assert data.train.read_while_training and not any(data.train.read_while_training)
+    assert data.train.train  # augmentation switched back on
+    values = torch.cat([b[:, 0, 0, 0] for b in batches])
+    assert len(set(values.tolist())) == 20 and values.max() < 100  # distinct training images
+    assert torch.equal(torch.cat(calibration_batches(data, 20, 8, seed=0)), torch.cat(batches))  # seeded
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--int8", "qat", "--data", "synthetic"], "PTQ only"),
+    (["--int8", "--calib-samples", "0"], "--calib-samples"),
+    (["--int8", "--quant-backend", "nncff"], "did you mean 'nncf'"),
+    (["--int8", "--max-drop", "-1"], "--max-drop"),
+    (["--int8", "--max-drop", "1", "--data", "synthetic"], "labelled --data"),
+    (["--int8-mode", "ptq"], "need --int8"),
+    (["--int8", "qat", "--quant-backend", "nncf"], "post-training only"),
+])
+def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
+    result = cli("compress", "test_effnet", "--img-size", "32", *args, "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
+    recipe = load_recipe(None, dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1,
+                                    prune=0.3, int8=True, out=tmp_path / "run", runs=5, warmup=1, parity_samples=8,
+                                    eval_samples=256))
+    report, out = run(recipe)
+    names = [s["name"] for s in report["stages"]]
+    assert names.index("prune") < names.index("kd") < names.index("int8") < names.index("export")
+    stage = next(s for s in report["stages"] if s["name"] == "int8")["metrics"]
+    assert stage["mode"] == "qat" and stage["qat"]["kd"] and stage["census"]["int8_ops"] > 0
+    assert stage["activation_ranges"] and stage["scheme"]["weights"].startswith("int8 symmetric")
+    assert report["ok"], [a["error"] for a in report["artifacts"]]
+    for artifact in report["artifacts"]:
+        assert artifact["precision"] == "int8" and artifact["parity"]["passed"]
+        assert artifact["vs_fp32"]["size_ratio"] < 0.6  # tiny model: scales, biases and graph weigh more than at scale
+        assert abs(artifact["vs_fp32"]["top1_drop"]) < 30
+        census = artifact["int8_census"]
+        assert census["int8_ops"] > 0, census
+    onnx = next(a for a in report["artifacts"] if a["format"] == "onnx")
+    assert "Conv" not in onnx["int8_census"]["float_op_types"]  # every conv runs as QLinearConv
+    assert (out / "model" / "model.safetensors").is_file()  # the float student, QAT weights included
