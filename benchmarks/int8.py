@@ -74,16 +74,24 @@ def speed(args) -> None:
            "int8_ops", "float_ops", "float_op_types"])
 
 
+ACCURACY_COLUMNS = ["model", "mode", "backend", "format", "fp32_top1", "int8_top1", "top1_drop", "size_ratio", "speedup",
+                    "float_op_types", "top1_agreement", "wall_s"]
+
+
 def accuracy(args) -> None:
-    rows = []
-    for model in args.models.split(","):
-        for mode in args.modes.split(","):
-            report, seconds = compress(model, args.work / f"acc-{model}-{mode}", "--int8", mode, "--data",
-                                       "fashion-mnist", "--img-size", str(args.img_size), "--subset",
-                                       str(args.subset), "--epochs", str(args.epochs), "--runs", "20")
-            rows += rows_of(report, mode, seconds)
-    write("accuracy", rows, args, ["model", "mode", "format", "fp32_top1", "int8_top1", "top1_drop", "size_ratio",
-                                   "speedup", "float_op_types", "top1_agreement", "wall_s"])
+    runs = [(model, mode, backend) for model in args.models.split(",") for mode in args.modes.split(",")
+            for backend in args.backends.split(",") if not (mode == "qat" and backend == "nncf")]
+    previous = args.out / "int8_accuracy.json"  # rows of earlier sweeps stay unless this sweep reruns them
+    rows = [dict(r, backend=r.get("backend", "pt2e")) for r in
+            (json.loads(previous.read_text())["rows"] if previous.is_file() else [])]
+    rows = [r for r in rows if (r["model"], r["mode"], r["backend"]) not in runs]
+    for model, mode, backend in runs:
+        report, seconds = compress(model, args.work / f"acc-{model}-{mode}-{backend}", "--int8", mode,
+                                   "--quant-backend", backend, "--data", "fashion-mnist", "--img-size",
+                                   str(args.img_size), "--subset", str(args.subset), "--epochs", str(args.epochs),
+                                   "--runs", "20")
+        rows += [dict(r, backend=backend) for r in rows_of(report, mode, seconds)]
+        write("accuracy", rows, args, ACCURACY_COLUMNS)  # after every run, so a long sweep keeps what it has
 
 
 def main() -> None:
@@ -94,6 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--models", default="effnet_lite0,mbv3_large,mobilevit_xs")
     parser.add_argument("--modes", default="qat,ptq")
+    parser.add_argument("--backends", default="pt2e", help="accuracy: pt2e and/or nncf (nncf is PTQ only)")
     parser.add_argument("--subset", type=int, default=20000, help="training images (the demo's subset)")
     parser.add_argument("--epochs", type=int, default=3, help="teacher epochs (the demo's; teachers are cached)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-int8"))

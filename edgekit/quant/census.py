@@ -11,11 +11,11 @@ import torch
 
 _CONVERSIONS = {"QuantizeLinear", "DequantizeLinear", "QUANTIZE", "DEQUANTIZE", "quantize_per_tensor",
                 "dequantize_per_tensor", "quantize_per_channel", "dequantize_per_channel"}
-# data movement and shape bookkeeping: no arithmetic, so not a "float fallback"
+# data movement, shape bookkeeping and eval-mode no-ops: no arithmetic, so not a "float fallback"
 _LAYOUT = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Shape", "Concat", "Slice", "Gather",
            "RESHAPE", "TRANSPOSE", "SQUEEZE", "CONCATENATION", "SLICE", "STRIDED_SLICE", "PAD", "GATHER",
            "view", "reshape", "permute", "flatten", "squeeze", "unsqueeze", "cat", "slice", "clone", "expand",
-           "transpose", "contiguous", "_to_copy", "alias"}
+           "transpose", "contiguous", "_to_copy", "alias", "dropout", "Identity", "Dropout"}
 
 
 def _summary(int8: collections.Counter, floating: collections.Counter, conversions: int) -> dict:

@@ -21,10 +21,12 @@ from edgekit.ui import info, native_stderr_captured
 
 log = logging.getLogger(__name__)
 
-#: int8 files are compared with the quantized PyTorch model, which simulates integer arithmetic in float: the runtimes'
-#: integer kernels round ties and requantize differently (a step here and there), so |diff| may reach this fraction of
-#: the reference logits' range. A broken conversion (wrong scale, zero point or layout) misses it by far.
-INT8_PARITY_FRACTION = 0.1
+#: int8 files are compared with the quantized PyTorch model, which simulates integer arithmetic in float. Where float
+#: ops (LayerNorm, GELU, softmax) sit between int8 tensors, a last-bit difference in float flips a rounding step and
+#: propagates, so a small random-init ViT may differ by ~20% of its (tiny) logit range while all three integer
+#: runtimes agree with each other exactly. A broken conversion (wrong scale, zero point or layout) is off by the
+#: whole range; the accuracy through each runtime, on labelled data, is the sharper check.
+INT8_PARITY_FRACTION = 0.25
 
 
 def first_images(dataset: Dataset, n: int) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""--max-drop: sensitivity ranking on a real tiny model, and the search over float-layer prefixes."""
+
+import types
+
+import pytest
+import torch
+
+from edgekit.errors import EdgekitError
+from edgekit.quant import accuracy_control, pt2e
+from edgekit.quant.backends import QUANT_BACKENDS
+
+
+class Labelled(torch.utils.data.Dataset):
+    def __init__(self, n=16):
+        generator = torch.Generator().manual_seed(3)
+        self.x = torch.randn(n, 3, 16, 16, generator=generator)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], 0
+
+
+def test_quantizable_layers_are_the_convs_and_linears(tiny):
+    assert accuracy_control.quantizable_layers(tiny) == ["stem", "dw", "pw", "head"]
+
+
+def test_a_layer_with_an_outlier_ranks_most_sensitive(tiny, batches):
+    with torch.no_grad():  # one huge weight: per-channel int8 loses the rest of that channel
+        tiny.pw.weight[0, 0] = 40.0
+    graph = pt2e.capture(tiny, batches[0][:1])
+    ranking = accuracy_control.rank_layers(tiny, graph, QUANT_BACKENDS.get("pt2e"), batches, batches[1])
+    assert [r["layer"] for r in ranking][0] in ("pw", "head")  # the outlier's layer, or the one it feeds
+    assert {r["layer"] for r in ranking} == {"stem", "dw", "pw", "head"}
+    assert ranking[0]["sensitivity"] >= ranking[-1]["sensitivity"]
+
+
+@pytest.fixture
+def fake(monkeypatch, tiny, batches):
+    """The search with stubbed quantization: top-1 rises 1 point per layer kept in float (FP32: 90%)."""
+    recipe = types.SimpleNamespace(max_drop=1.5, eval_samples=None)
+    data = types.SimpleNamespace(has_labels=True, val=Labelled(), name="d")
+    backend = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer)
+    monkeypatch.setattr(accuracy_control, "evaluate", lambda *a, **k: {"top1": 90.0})
+    monkeypatch.setattr(accuracy_control.scheme, "xnnpack_quantizer", lambda qat, layers: layers)
+    monkeypatch.setattr(accuracy_control, "top1_of_deployed", lambda layers, val, name: (85.0 + len(layers), "stub"))
+    monkeypatch.setattr(accuracy_control, "rank_layers", lambda *a: [{"layer": n, "sensitivity": 1.0 / (i + 1)}
+                                                                    for i, n in enumerate("abcdefgh")])
+    return lambda: accuracy_control.search(tiny, None, backend, batches, data, recipe), recipe
+
+
+def test_search_doubles_the_float_prefix_until_the_budget_holds(fake):
+    search, _ = fake
+    result = search()
+    assert [s["float_layers"] for s in result["steps"]] == [0, 1, 2, 4]  # drops 5, 4, 3, 1
+    assert result["met"] and result["float_layers"] == ["a", "b", "c", "d"]
+
+
+def test_search_reports_the_best_it_reached_when_the_budget_is_impossible(fake):
+    search, recipe = fake
+    recipe.max_drop = -5.0  # all 8 layers in float still lose -3 points: unreachable
+    result = search()
+    assert not result["met"] and [s["float_layers"] for s in result["steps"]] == [0, 1, 2, 4, 8]
+    assert len(result["float_layers"]) == 8
+
+
+def test_search_needs_labels(tiny):
+    data = types.SimpleNamespace(has_labels=False)
+    with pytest.raises(EdgekitError, match="labelled"):
+        accuracy_control.search(tiny, None, None, [], data, types.SimpleNamespace(max_drop=1))
