@@ -1,8 +1,9 @@
 """`edgekit compress MODEL --prune 0.3` through every format, per zoo model: does each pruned file verify?
 
     .venv/bin/python benchmarks/prune_matrix.py                       # one model per attention family + convnets
-    .venv/bin/python benchmarks/prune_matrix.py --models all          # every registered model (about an hour)
-Writes benchmarks/results/prune_matrix.{json,md}.
+    .venv/bin/python benchmarks/prune_matrix.py --models all          # every model in `edgekit models` (about an hour)
+    .venv/bin/python benchmarks/prune_matrix.py --models X,Y --update # rerun X and Y, keep the other rows
+Writes benchmarks/results/prune_matrix.{json,md}. Run with OMP_NUM_THREADS=1 (each compress also gets --threads 1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,
 
 def run_one(name: str, size: int, tmp: str) -> dict:
     cmd = [sys.executable, "-m", "edgekit", "compress", name, "--prune", "0.3", "--no-int8", "--no-kd", "--epochs", "0",
-           "--data", "synthetic", "--img-size", str(size), "--formats", "onnx,tflite,pte", "--runs", "10",
+           "--data", "synthetic", "--img-size", str(size), "--formats", "onnx,tflite,pte", "--runs", "10", "--threads", "1",
            "--out", f"{tmp}/{name}"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -53,12 +54,27 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
+    update = "--update" in sys.argv  # the shared parser (zoo_matrix) knows only --models/--img-size/--out
+    if update:
+        sys.argv.remove("--update")
     args = parse_args(__doc__, DEFAULT)
-    rows = []
+    from edgekit.models import MODELS
+
+    order = {name: i for i, name in enumerate(MODELS.names())}
+    if args.models == "all":  # the whole `edgekit models` list, test models included
+        args.models = ",".join(MODELS.names())
+    previous = args.out / "prune_matrix.json"
+    rows = json.loads(previous.read_text()) if update and previous.is_file() else []
     with tempfile.TemporaryDirectory() as tmp:
         for name, size in models_and_sizes(args.models, args.img_size):
-            rows.append(run_one(name, size, tmp))
-            print(json.dumps(rows[-1]), flush=True)
+            row = run_one(name, size, tmp)
+            at = next((i for i, r in enumerate(rows) if r["model"] == name), None)
+            if at is None:
+                rows.append(row)
+            else:
+                rows[at] = row
+            print(json.dumps(row), flush=True)
+            rows.sort(key=lambda r: order.get(r["model"], len(order)))  # zoo order, whatever order they ran in
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "prune_matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
             (args.out / "prune_matrix.md").write_text(markdown(rows))

@@ -70,6 +70,7 @@ class Plan:
     ignored: list[str]
     head_dim_attention: list[torch.nn.Module]
     kept_attention: list[str]
+    led: list[torch.nn.Module] = field(default_factory=list)  # `lead`-mode blocks (their `fix` runs after a step)
 
 
 def match_names(model: torch.nn.Module, patterns: list[str], what: str) -> dict[str, list[str]]:
@@ -130,14 +131,20 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
             ignored.update({n: mod for n, mod in modules.items() if mod is m})
     for hits in match_names(model, config.ignore, "--prune-ignore").values():
         ignored.update({n: modules[n] for n in hits})
-    ignored_params, num_heads, head_dim_modules, kept = [], {}, [], []
+    ignored_params, num_heads, head_dim_modules, kept, led, leaders = [], {}, [], [], [], []
     for name, module in modules.items():
         handler = handler_for(module)
         if handler is None and not hasattr(module, "num_heads"):
             continue
-        if handler is not None and handler.mode == "refuse":
+        reason = handler.reason if handler is not None and handler.mode == "refuse" else (
+            handler.check(module) if handler is not None and handler.check is not None else None)
+        if reason:
             raise EdgekitError(f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
-                               f"{handler.reason}; run without --prune")
+                               f"{reason}; run without --prune")
+        if handler is not None and handler.mode == "lead":
+            leaders.extend(module.get_submodule(sub) for sub in handler.lead)
+            led.append(module)
+            continue
         if handler is not None and handler.mode == "head_dim" and name not in ignored:
             num_heads[getattr(module, handler.qkv[0])] = module.num_heads
             head_dim_modules.append(module)
@@ -164,11 +171,28 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
             pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
             iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],
             round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False)
+    _lead_groups(pruner, leaders)
     stem = _stem(model)
     if config.keep_stem and stem is not None and stem[0] not in ignored and not _feeds_residual(pruner, stem[1]):
         pruner.ignored_layers.extend(stem[1].modules())
         ignored[stem[0]] = stem[1]
-    return Plan(pruner, sorted(ignored), head_dim_modules, kept)
+    return Plan(pruner, sorted(ignored), head_dim_modules, kept, led)
+
+
+def _lead_groups(pruner, leaders: list[torch.nn.Module]) -> None:
+    """Make `leaders` the roots of their pruning groups (see handlers' `lead` mode).
+
+    torch-pruning 1.6.1 builds one group per root layer, visiting layers in the order of its graph's node table and
+    skipping any layer an earlier group already covers; moving the leaders to the front of that table makes each
+    of them root the group it belongs to. The pruning ratio and --round-to then apply to the leader's width.
+    """
+    if not leaders:
+        return
+    table = pruner.DG.module2node
+    first = {m: table[m] for m in leaders if m in table}
+    reordered = first | {m: node for m, node in table.items() if m not in first}
+    table.clear()
+    table.update(reordered)
 
 
 def prune(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,
@@ -195,9 +219,11 @@ def prune(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,
 
 
 def fix_attributes(model: torch.nn.Module, plan: Plan) -> None:
-    """Attention attributes follow the pruned shapes (head_dim, scale …)."""
-    for module in plan.head_dim_attention:
-        handler_for(module).fix(module)
+    """Module attributes follow the pruned shapes (head_dim, scale, a ghost module's out_chs …)."""
+    for module in [*plan.head_dim_attention, *plan.led]:
+        handler = handler_for(module)
+        if handler.fix is not None:
+            handler.fix(module)
 
 
 def check_forward(model: torch.nn.Module, example: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""Per-family attention handlers, keyed by the attention module's class.
+"""Per-family pruning handlers (mostly attention), keyed by the module's class.
 
 Two modes keep attention correct under channel pruning:
 
@@ -8,7 +8,16 @@ Two modes keep attention correct under channel pruning:
   the MLPs and the convolutions are still pruned. Used where per-head tensors (biases indexed by head and key
   dimension, temperature, relative embeddings sized by head_dim) make head pruning unsafe.
 
-A class registered with ``refuse`` stops pruning with a one-line message naming the family.
+- ``lead``: not attention, but a block whose channel mapping torch-pruning gets right only from one side. GhostNet's
+  ghost module concatenates its primary convolution's output with a depthwise copy of it, so primary channel i is
+  module channels i and init+i. torch-pruning picks the first convolution it meets walking back from the output
+  as a group's root; for a ghost module that is the depthwise conv after the concatenation, and choosing channels
+  in that doubled space prunes the primary twice (widths off --round-to). The ``lead`` sub-layers (the primary
+  convolution) are made the roots of their groups instead: pruning k primary channels removes the 2k matching
+  module channels, and --round-to holds for the primary width (the module output is twice it).
+
+A class registered with ``refuse`` stops pruning with a one-line message naming the family; ``check`` may refuse a
+single instance (a configuration the handler does not cover).
 """
 
 from __future__ import annotations
@@ -24,10 +33,12 @@ from edgekit.registry import Registry
 @dataclass(frozen=True)
 class AttentionHandler:
     family: str
-    mode: str  # head_dim | keep | refuse
+    mode: str  # head_dim | keep | lead | refuse
     qkv: tuple[str, ...] = ("qkv",)  # sub-layer names/globs producing q/k/v (kept in `keep` mode)
     per_head: tuple[str, ...] = ()  # own parameters indexed by head (never pruned)
     fix: Callable[[torch.nn.Module], None] | None = None
+    lead: tuple[str, ...] = ()  # `lead` mode: sub-layers (dotted names) whose output channels root their groups
+    check: Callable[[torch.nn.Module], str | None] | None = None  # why this instance cannot be pruned, or None
     reason: str = ""
     notes: dict = field(default_factory=dict)
 
@@ -79,7 +90,26 @@ HANDLERS.add("timm.models.tiny_vit.Attention", AttentionHandler("tinyvit", "keep
 HANDLERS.add("timm.models.maxxvit.Attention2d", AttentionHandler("coatnet", "keep"))
 HANDLERS.add("timm.layers.bottleneck_attn.BottleneckAttn", AttentionHandler("botnet", "keep"))
 HANDLERS.add("timm.models.edgenext.CrossCovarianceAttn", AttentionHandler("edgenext", "keep", per_head=("temperature",)))
-for _ghost in ("GhostModule", "GhostModuleV2", "GhostModuleV3"):
+
+
+def _check_ghost_module(module: torch.nn.Module) -> str | None:
+    """The ghost mapping `lead` relies on: one depthwise ghost per primary channel, no channel sliced away."""
+    primary, cheap = module.primary_conv[0], module.cheap_operation[0]
+    if not (cheap.groups == cheap.in_channels == cheap.out_channels == primary.out_channels):
+        return "its cheap operation makes more than one ghost per channel (ratio > 2)"
+    if module.out_chs != 2 * primary.out_channels:
+        return "its output slice drops ghost channels (odd width)"
+    return None
+
+
+def _fix_ghost_module(module: torch.nn.Module) -> None:
+    """GhostModule slices its concatenation to `out_chs`: the slice follows the pruned width."""
+    module.out_chs = module.primary_conv[0].out_channels + module.cheap_operation[0].out_channels
+
+
+HANDLERS.add("timm.models.ghostnet.GhostModule", AttentionHandler(
+    "ghostnet", "lead", lead=("primary_conv.0",), fix=_fix_ghost_module, check=_check_ghost_module))
+for _ghost in ("GhostModuleV2", "GhostModuleV3"):
     HANDLERS.add(f"timm.models.ghostnet.{_ghost}", AttentionHandler(
-        "ghostnet", "refuse", reason="its ghost modules concatenate a depthwise copy of their own output, which "
-        "torch-pruning 1.6.1 prunes twice (over-pruned layers, widths off --round-to)"))
+        "ghostnet", "refuse", reason=f"its {_ghost} (GhostNetV2/V3) concatenates a depthwise copy of its own output, "
+        "which torch-pruning 1.6.1 prunes twice, and edgekit's ghost handling covers only GhostNet V1's GhostModule"))

@@ -39,11 +39,12 @@ FAMILIES = {
     "edgenext (XCA)": ("edgenext_xx_small", 64, {}),
     "repvit (SE)": ("repvit_m1", 64, dict(embed_dim=(16, 32, 48, 64), depth=(1, 1, 1, 1))),
     "mobileone": ("mobileone_s1", 64, {}),
+    "ghostnet (ghost modules, SE)": ("ghostnet_050", 64, {}),
 }
 
 
-# families edgekit refuses to prune, and why (the README support matrix lists them)
-REFUSED = {"ghostnet": ("ghostnet_050", 64, "ghost modules")}
+# families edgekit refuses to prune, and the message (the README support matrix lists them)
+REFUSED = {"ghostnetv3": ("ghostnetv3_050", 64, r"ghostnet \(GhostModuleV3\) cannot be pruned safely.*V1")}
 
 
 def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, shipped=False):
@@ -74,10 +75,29 @@ def test_family_prunes_exports_and_replays(family, tmp_path):
 def test_refused_family_is_one_clear_error(family):
     from edgekit.errors import EdgekitError
 
-    timm_id, px, fragment = REFUSED[family]
+    timm_id, px, message = REFUSED[family]
     model = build(timm_id, px)
-    with pytest.raises(EdgekitError, match=f"{family}.*cannot be pruned safely.*{fragment}"):
+    with pytest.raises(EdgekitError, match=message):
         prune(model, PruneConfig(0.3), torch.zeros(1, 3, px, px))
+
+
+def test_ghost_modules_prune_primary_and_ghosts_together():
+    """A ghost module's primary conv leads its group: k primary channels out means 2k module channels out."""
+    from timm.models.ghostnet import GhostModule
+
+    model = build("ghostnet_050", 64)
+    ghosts = {n: m.primary_conv[0].out_channels for n, m in model.named_modules() if isinstance(m, GhostModule)}
+    prune(model, PruneConfig(0.3), torch.zeros(1, 3, 64, 64))
+    modules = dict(model.named_modules())
+    narrower = 0
+    for name, width in ghosts.items():
+        ghost = modules[name]
+        primary = ghost.primary_conv[0].out_channels
+        assert ghost.cheap_operation[0].out_channels == ghost.cheap_operation[0].groups == primary
+        assert ghost.out_chs == 2 * primary
+        assert primary == width or primary % 8 == 0, (name, width, primary)
+        narrower += primary < width
+    assert narrower >= len(ghosts) // 2
 
 
 @pytest.mark.slow

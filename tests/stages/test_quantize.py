@@ -91,3 +91,5 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
     onnx = next(a for a in report["artifacts"] if a["format"] == "onnx")
     assert "Conv" not in onnx["int8_census"]["float_op_types"]  # every conv runs as QLinearConv
     assert (out / "model" / "model.safetensors").is_file()  # the float student, QAT weights included
+    markdown = (out / "report.md").read_text()
+    assert "## INT8" in markdown and "mode: **qat**" in markdown
