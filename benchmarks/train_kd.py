@@ -2,7 +2,15 @@
 
     .venv/bin/python benchmarks/train_kd.py                       # effnet_lite0, 64 px, the issue's settings
     .venv/bin/python benchmarks/train_kd.py --teacher-epochs 2 --student-epochs 1 --subset 5000   # a quick look
-Writes benchmarks/results/train_kd.{json,md}. Every number comes from the runs' report.json files.
+Writes benchmarks/results/train_kd.{json,md}. Every number comes from the runs' report.json files; wall time and
+the CPU time of each run (user + system of the child process) are recorded side by side, with the load average,
+because a shared machine inflates wall time but not CPU time. Training uses torch's thread count
+(OMP_NUM_THREADS; all cores when unset).
+
+Settings (teacher: SGD + Nesterov, lr 0.05, batch 64, weight decay 5e-5, cosine, 5% warm-up): on Fashion-MNIST
+at 64 px, EfficientNet-Lite0 from scratch converges several points faster with SGD than with AdamW at 5e-3 or
+1e-2 in short runs (see the demo's notes in scripts/demo.sh). The pruned students fine-tune from the teacher's
+weights at a 5x lower learning rate.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -18,18 +27,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def compress(model: str, out: Path, args, *extra: str) -> tuple[dict, float]:
+def compress(model: str, out: Path, args, *extra: str) -> tuple[dict, dict]:
     cmd = [sys.executable, "-m", "edgekit", "compress", model, "--data", "fashion-mnist", "--img-size",
-           str(args.img_size), "--batch-size", str(args.batch_size), "--formats", "onnx", "--runs", "20",
+           str(args.img_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
+           "--weight-decay", str(args.weight_decay), "--formats", "onnx", "--runs", "20",
            "--out", str(out), "--overwrite", *extra]
     if args.subset:
         cmd += ["--subset", str(args.subset)]
+    print("+", " ".join(cmd), flush=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
-    return json.loads((out / "report.json").read_text()), time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    timing = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "loadavg_end": [round(v, 2) for v in os.getloadavg()]}
+    return json.loads((out / "report.json").read_text()), timing
 
 
-def summary(name: str, report: dict, seconds: float, stage: str) -> dict:
+def summary(name: str, report: dict, timing: dict, stage: str) -> dict:
     metrics = next((s["metrics"] for s in report["stages"] if s["name"] == stage), {})
     history = metrics.get("history") or []
     onnx = report["artifacts"][0]
@@ -37,40 +53,62 @@ def summary(name: str, report: dict, seconds: float, stage: str) -> dict:
             "top1_onnx": (onnx.get("accuracy") or {}).get("top1"), "params": onnx["params"], "macs": onnx["macs"],
             "onnx_p50_ms": (onnx.get("latency_ms") or {}).get("p50"),
             "train_img_per_s": round(sum(h["img_per_s"] for h in history) / len(history), 1) if history else None,
-            "epochs": len(history), "wall_s": round(seconds, 1)}
+            "train_s": round(sum(h["seconds"] for h in history), 1) if history else None,
+            "epochs": len(history), **timing}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="effnet_lite0")
     parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--teacher-epochs", type=int, default=12)
-    parser.add_argument("--student-epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--teacher-epochs", type=int, default=8)
+    parser.add_argument("--student-epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--teacher-lr", type=float, default=0.05)
+    parser.add_argument("--student-lr", type=float, default=0.01)
+    parser.add_argument("--weight-decay", type=float, default=5e-5)
+    parser.add_argument("--warmup-fraction", type=float, default=0.05, help="teacher warm-up share of all steps")
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--prune", type=float, default=0.3)
     parser.add_argument("--work", type=Path, default=Path("runs/bench-train-kd"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    rows = []
-    teacher, seconds = compress(args.model, args.work / "teacher", args, "--epochs", str(args.teacher_epochs),
-                                "--lr", "0.006", "--ema", "0.999")
-    rows.append(summary("teacher", teacher, seconds, "teacher"))
+    rows: dict[str, dict] = {}
+    teacher, timing = compress(args.model, args.work / "teacher", args, "--epochs", str(args.teacher_epochs),
+                               "--lr", str(args.teacher_lr), "--warmup-fraction", str(args.warmup_fraction))
+    rows["teacher"] = summary("teacher", teacher, timing, "teacher")
+    write(args, rows)
     checkpoint = str(args.work / "teacher" / "model")
-    for name, kd in (("pruned, fine-tuned without KD", "--no-kd"), ("pruned + KD", "--kd")):
-        report, seconds = compress(checkpoint, args.work / name.split(",")[0].replace(" ", "_").replace("+", "kd"),
-                                   args, "--prune", str(args.prune), kd, "--epochs", str(args.student_epochs))
-        rows.append(summary(name, report, seconds, "kd" if kd == "--kd" else "finetune"))
+    # KD first: it is the headline comparison, so a cut-short run still has it
+    for name, kd, work in (("pruned + KD", "--kd", "pruned_kd"), ("pruned, fine-tuned without KD", "--no-kd", "pruned")):
+        report, timing = compress(checkpoint, args.work / work, args, "--prune", str(args.prune), kd,
+                                  "--epochs", str(args.student_epochs), "--lr", str(args.student_lr))
+        rows[name] = summary(name, report, timing, "kd" if kd == "--kd" else "finetune")
+        write(args, rows)
+
+
+def write(args, rows: dict[str, dict]) -> None:
+    """Rows in reading order (teacher, without KD, with KD), rewritten after every run."""
+    order = ["teacher", "pruned, fine-tuned without KD", "pruned + KD"]
+    table = [rows[name] for name in order if name in rows]
+    teacher = (rows.get("teacher") or {}).get("top1_pytorch")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "train_kd.json").write_text(json.dumps({"args": vars(args) | {"work": str(args.work),
                                                         "out": str(args.out)}, "cpu_count": os.cpu_count(),
-                                                        "rows": rows}, indent=2) + "\n")
-    lines = ["| run | top-1 PyTorch | top-1 ONNX | params | MMACs | ONNX p50 ms | trainer img/s | epochs | wall s |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['run']} | {r['top1_pytorch']} | {r['top1_onnx']} | {r['params']:,} | {r['macs'] / 1e6:.1f} | "
-              f"{r['onnx_p50_ms']} | {r['train_img_per_s']} | {r['epochs']} | {r['wall_s']} |" for r in rows]
+                                                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                                                        "rows": table}, indent=2) + "\n")
+    lines = ["| run | top-1 PyTorch | vs teacher | top-1 ONNX | params | MMACs | ONNX p50 ms | trainer img/s | epochs "
+             "| train s | wall s | CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        delta = (f"{r['top1_pytorch'] - teacher:+.2f}" if r["run"] != "teacher" and teacher is not None
+                 and r["top1_pytorch"] is not None else "")
+        lines.append(f"| {r['run']} | {r['top1_pytorch']} | {delta} | {r['top1_onnx']} | {r['params']:,} | "
+                     f"{r['macs'] / 1e6:.1f} | {r['onnx_p50_ms']} | {r['train_img_per_s']} | {r['epochs']} | "
+                     f"{r['train_s']} | {r['wall_s']} | {r['cpu_s']} |")
     (args.out / "train_kd.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print("\n".join(lines), flush=True)
 
 
 if __name__ == "__main__":
