@@ -86,7 +86,8 @@ def fold_relu6(model: torch.fx.GraphModule) -> int:
         if node.op != "call_function" or node.target not in (torch.ops.aten.hardtanh.default,
                                                             torch.ops.aten.hardtanh_.default):
             continue
-        low, high = (list(node.args[1:3]) + [-1.0, 1.0][len(node.args) - 1:])[:2]
+        low = node.args[1] if len(node.args) > 1 else -1.0  # hardtanh's defaults
+        high = node.args[2] if len(node.args) > 2 else 1.0
         dq = node.args[0]
         if (low, high) != (0.0, 6.0) or not _is(dq, qdq.dequantize_per_tensor) or len(dq.users) != 1:
             continue
