@@ -25,3 +25,12 @@ def not_yet(flag: str, issue: int | None = None) -> EdgekitError:
 def missing_extra(module: str, extra: str) -> EdgekitError:
     """Error for an optional dependency that is not installed."""
     return EdgekitError(f"'{module}' is not installed; install it with: pip install 'edgekit[{extra}]'")
+
+
+def require_modules(modules: tuple[str, ...], extra: str) -> None:
+    """Raise `missing_extra` for the first of `modules` that is not installed."""
+    import importlib.util
+
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra(module, extra)

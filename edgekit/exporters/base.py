@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from edgekit.errors import missing_extra
+from edgekit.errors import require_modules
 from edgekit.registry import Registry
 
 
@@ -37,9 +36,7 @@ class FormatSpec:
 
     def check_installed(self) -> None:
         """Raise a one-line error naming the pip extra when a required module is missing."""
-        for module in self.requires:
-            if importlib.util.find_spec(module) is None:
-                raise missing_extra(module, self.extra)
+        require_modules(self.requires, self.extra)
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
         """Export `model` (eval mode, FP32) traced with `example` (1×3×H×W) to `path`."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass
 
 import torch
 
-from edgekit.errors import missing_extra
+from edgekit.errors import require_modules
 from edgekit.registry import Registry
 
 
@@ -24,9 +23,7 @@ class QuantBackend:
     ptq: str  # "module:function" (graph, quantizer, batches) -> converted graph
 
     def check_installed(self) -> None:
-        for module in self.requires:
-            if importlib.util.find_spec(module) is None:
-                raise missing_extra(module, self.extra)
+        require_modules(self.requires, self.extra)
 
     def quantize(self, graph: torch.fx.GraphModule, quantizer, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
         """Post-training quantization of `graph` calibrated on `batches`."""
