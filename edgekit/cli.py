@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgekit import __version__
-from edgekit.errors import EXIT_USAGE, EdgekitError
+from edgekit.errors import EXIT_USAGE, EdgekitError, first_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compress, export, verify and benchmark vision models for phones, Jetson boards and edge CPUs.")
@@ -314,7 +314,7 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
-        typer.echo(f"edgekit: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        typer.echo(f"edgekit: internal error: {type(exc).__name__}: {first_line(exc)} "
                    "(set EDGEKIT_DEBUG=1 for the traceback)", err=True)
         sys.exit(4)
     sys.exit(code if isinstance(code, int) else 0)

@@ -34,3 +34,9 @@ def require_modules(modules: tuple[str, ...], extra: str) -> None:
     for module in modules:
         if importlib.util.find_spec(module) is None:
             raise missing_extra(module, extra)
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first non-empty line of an exception's message (its type name when it has none), cut to `limit`."""
+    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), type(exc).__name__)
+    return line[:limit] if limit else line

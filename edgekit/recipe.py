@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 DEFAULT_FORMATS = ["onnx", "tflite", "pte"]
 
@@ -94,7 +94,7 @@ def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
         except OSError as exc:
             raise EdgekitError(f"--recipe '{path}' cannot be read ({exc.strerror})") from exc
         except yaml.YAMLError as exc:
-            raise EdgekitError(f"--recipe '{path}' is not valid YAML ({str(exc).splitlines()[0]})") from exc
+            raise EdgekitError(f"--recipe '{path}' is not valid YAML ({first_line(exc)})") from exc
         if not isinstance(loaded, dict):
             raise EdgekitError(f"--recipe '{path}' must be a mapping of option: value")
         values.update({k.replace("-", "_"): v for k, v in loaded.items()})

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 #: limit key -> (what it bounds, unit); the one table the gate, the docs and the error messages read
 LIMITS: dict[str, tuple[str, str]] = {
@@ -128,7 +128,7 @@ def load_budgets(path: Path, flag: str = "--budget") -> BudgetFile:
     except OSError as exc:
         raise EdgekitError(f"{where} cannot be read ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
-        raise EdgekitError(f"{where} is not valid YAML ({str(exc).splitlines()[0]})") from exc
+        raise EdgekitError(f"{where} is not valid YAML ({first_line(exc)})") from exc
     if not isinstance(loaded, dict) or "budgets" not in loaded:
         raise EdgekitError(f"{where} must be a mapping with a 'budgets:' list (see `edgekit check --help`)")
     try:

@@ -112,7 +112,6 @@ def interleaved(cand, base, x_cand, x_base, settings: dict):
 
 def _accuracy(session, path: Path, data: str, eval_samples: int | None) -> dict | None:
     from edgekit.data import load_data
-    from edgekit.models.build import Preprocessing
 
     prep, note = _preprocessing_near(path)
     size = int(session.input_shape[-1])

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from edgekit.errors import first_line
+
 MARKER = "EDGEKIT_PROBE "  # prefix of the child's one result line on stdout (runtimes may print too)
 
 
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = measure(args.path, args.runtime, args.threads, args.runs)
     except Exception as exc:  # noqa: BLE001 - any failure to load is reported to the parent as one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        first = first_line(exc)
         message = first if type(exc).__name__ == "EdgekitError" else f"{type(exc).__name__}: {first}"
         sys.stdout.write(MARKER + json.dumps({"error": message[:400]}) + "\n")
         return 2

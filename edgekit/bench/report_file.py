@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from edgekit import __version__
 from edgekit.artifact import REPORT_SCHEMA, Report
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 
 def load_report(path: Path) -> dict:
@@ -25,7 +25,7 @@ def load_report(path: Path) -> dict:
     try:
         report = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
-        raise EdgekitError(f"{where} is not valid JSON ({str(exc).splitlines()[0]})") from exc
+        raise EdgekitError(f"{where} is not valid JSON ({first_line(exc)})") from exc
     if not isinstance(report, dict) or "schema_version" not in report:
         raise EdgekitError(f"{where} is not an edgekit report.json (no schema_version)")
     _check_version(report, where)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
 
@@ -58,7 +58,7 @@ def export_pte(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Exp
             ops = lowered_op_counts(edge.exported_program().graph_module)
             program = edge.to_executorch()
     except Exception as exc:  # noqa: BLE001 - surface a one-line reason
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise EdgekitError(f"ExecuTorch export failed ({type(exc).__name__}): {first[:300]}") from exc
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
 from edgekit.exporters.tflite_rewrites import tflite_compatible
@@ -88,7 +88,7 @@ def xnnpack_fallback_ops(path: Path) -> list[str]:
         interpreter = Interpreter(model_path=str(path), num_threads=1)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise EdgekitError(f"the converted .tflite does not load in the LiteRT interpreter: {first}") from exc
     return sorted(set(undelegated_ops(interpreter)))
 
@@ -132,7 +132,7 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> 
                 subject, options = _for_conversion(model)
                 converted = litert_torch.convert(subject, (example,), **options)
             except Exception as exc:  # noqa: BLE001 - surface a one-line reason
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                first = first_line(exc)
                 raise EdgekitError(f"TFLite conversion failed: {first[:300]}") from exc
             converted.export(str(tmp))
         ops = flatbuffer_op_counts(tmp)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.models.zoo import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def probe_forward(model: torch.nn.Module, spec: ModelSpec, img_size: int) -> tor
             out = model(torch.zeros(1, 3, img_size, img_size))
     except Exception as exc:
         raise EdgekitError(
-            f"{spec.name} cannot run at {img_size} px ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            f"{spec.name} cannot run at {img_size} px ({type(exc).__name__}: {first_line(exc, 160)}); "
             f"its default size is {spec.img_size}"
         ) from exc
     if isinstance(out, (tuple, list)):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
 
@@ -38,7 +38,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "them: save model.state_dict() or convert to .safetensors"
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise EdgekitError(f"--weights '{path}' is not a readable PyTorch checkpoint ({str(exc).splitlines()[0]})") from exc
+        raise EdgekitError(f"--weights '{path}' is not a readable PyTorch checkpoint ({first_line(exc)})") from exc
     return _unwrap(obj, path)
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.pruning import structure
 from edgekit.pruning.handlers import handler_for
 from edgekit.registry import Registry
@@ -234,6 +234,6 @@ def check_forward(model: torch.nn.Module, example: torch.Tensor) -> None:
     except Exception as exc:
         log.debug("pruned forward failed", exc_info=True)
         raise EdgekitError(f"--prune broke {type(model).__name__} ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:160]}); this family cannot be pruned safely yet") from exc
+                           f"{first_line(exc, 160)}); this family cannot be pruned safely yet") from exc
     if not isinstance(out, torch.Tensor) or out.shape[0] != example.shape[0] or not torch.isfinite(out).all():
         raise EdgekitError(f"--prune: {type(model).__name__} gives invalid outputs after pruning; not shipped")

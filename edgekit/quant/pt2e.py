@@ -7,7 +7,7 @@ from typing import Iterable
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.onnx import quiet_export
 from edgekit.quant.graph import fold_relu6
 
@@ -22,7 +22,7 @@ def capture(model: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModu
         with quiet_export():
             return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()
     except Exception as exc:  # noqa: BLE001 - one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise EdgekitError(f"--int8: torch.export cannot capture the model ({type(exc).__name__}): {first[:300]}") from exc
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtimes.base import RuntimeSession
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ExecuTorchSession(RuntimeSession):
         except EdgekitError:
             raise
         except Exception as exc:  # noqa: BLE001 - the runtime raises plain RuntimeError/ValueError
-            raise EdgekitError(f"ExecuTorch cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
+            raise EdgekitError(f"ExecuTorch cannot load '{self.path}': {first_line(exc)}") from exc
         self.input_shape = _input_shape(self._method)
         self.fixed_batch = self.input_shape[0]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtimes.base import RuntimeSession
 
 _QUANTIZED = (np.int8, np.uint8, np.int16)
@@ -28,7 +28,7 @@ class LiteRTSession(RuntimeSession):
             self._interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise EdgekitError(f"LiteRT cannot load '{self.path}': {str(exc).strip().splitlines()[0]}") from exc
+            raise EdgekitError(f"LiteRT cannot load '{self.path}': {first_line(exc)}") from exc
         self._in = self._interpreter.get_input_details()[0]
         self._out = self._interpreter.get_output_details()[0]
         self.fixed_batch = int(self._in["shape"][0])

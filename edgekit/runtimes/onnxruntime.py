@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtimes.base import RuntimeSession
 
 
@@ -34,7 +34,7 @@ class OrtSession(RuntimeSession):
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            raise EdgekitError(f"onnxruntime cannot load '{self.path}': {str(exc).splitlines()[0]}") from exc
+            raise EdgekitError(f"onnxruntime cannot load '{self.path}': {first_line(exc)}") from exc
         inp = self._session.get_inputs()[0]
         self._input = inp.name
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None

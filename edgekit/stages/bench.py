@@ -14,6 +14,7 @@ from edgekit.bench.compare import interleaved
 from edgekit.bench.cpus import parse_cpus, pinned
 from edgekit.bench.isolated import probe
 from edgekit.bench.measure import example_input, latency_record, time_calls
+from edgekit.errors import first_line
 from edgekit.runtimes import open_session
 from edgekit.stages.ship import quarantine
 from edgekit.ui import info, native_stderr_captured
@@ -36,7 +37,7 @@ def bench_run(artifacts: list[dict], baseline: list[dict] | None, root: Path, re
                 _measure(record, partner, root, settings, used)
             except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
                 log.debug("benchmark failed", exc_info=True)
-                record.update(status="failed", error=f"benchmark failed: {str(exc).splitlines()[0][:300]}")
+                record.update(status="failed", error=f"benchmark failed: {first_line(exc, 300)}")
                 quarantine(record, (root / record["path"]).parent)
         for record in by_format.values():  # baseline files whose candidate failed: timed alone
             if record.get("latency_ms") is None and record["status"] == "ok":

@@ -9,6 +9,7 @@ import importlib.metadata
 import torch
 
 from edgekit.data import DataBundle
+from edgekit.errors import first_line
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.pruning import latency
 from edgekit.pruning.engine import PruneConfig, prune
@@ -125,7 +126,7 @@ def _latency(teacher, pruned, img_size: int, mac_gain: float) -> dict | None:
         result = latency.measure({"before": teacher, "after": pruned}, img_size, runs=LATENCY_RUNS)
     except Exception as exc:  # the ship stage reports export problems in detail
         info(f"[yellow]warning:[/] prune: could not measure latency ({type(exc).__name__})")
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+        return {"error": f"{type(exc).__name__}: {first_line(exc, 200)}"}
     before, after = result["before"]["p50"], result["after"]["p50"]
     speedup = before / after if after > 0 else float("nan")
     record = {"runtime": "onnxruntime", "threads": 1, "p50_before_ms": before, "p50_after_ms": after,

@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from edgekit.bench.accuracy import evaluate, limited
 from edgekit.bench.measure import parity
+from edgekit.errors import first_line
 from edgekit.exporters import FormatSpec
 from edgekit.io import sha256_file
 from edgekit.models.complexity import count_macs, count_params
@@ -66,7 +67,7 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
             record.update(op_counts=result.op_counts, fallback_ops=result.fallback_ops, notes=result.notes)
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             log.debug("export failed", exc_info=True)
-            record.update(status="failed", error=f"export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            record.update(status="failed", error=f"export failed: {type(exc).__name__}: {first_line(exc, 300)}")
         record["export_seconds"] = round(time.perf_counter() - start, 2)
         timings["export"] += time.perf_counter() - start
         if record["status"] == "ok":
@@ -92,7 +93,7 @@ def _census(format_name: str, path: Path, model: torch.nn.Module) -> dict:
         return census.graph_census(model)  # .pte: the graph XNNPACK lowered (fallback_ops lists the rest)
     except Exception as exc:  # noqa: BLE001 - a census is information, not a verdict
         log.debug("census failed", exc_info=True)
-        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"}
+        return {"error": f"{type(exc).__name__}: {first_line(exc, 200)}"}
 
 
 def compare_to_baseline(artifacts: list[dict], baseline: list[dict]) -> None:
@@ -122,7 +123,7 @@ def _verify(record: dict, path: Path, inputs, reference, atol, val, dataset_name
                                       label=f"accuracy {record['format']}")
     except Exception as exc:
         log.debug("verification failed", exc_info=True)
-        record.update(status="failed", error=f"runtime failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+        record.update(status="failed", error=f"runtime failed: {type(exc).__name__}: {first_line(exc, 300)}")
 
 
 def _finalise(record: dict, path: Path, directory: Path) -> None:

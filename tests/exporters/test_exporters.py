@@ -76,6 +76,10 @@ def test_onnx_is_plain_checked_graph_with_dynamic_batch(exported):
     assert result.op_counts.get("Conv", 0) > 0
     assert result.fallback_ops == []
     assert not list(result.path.parent.glob("*.data"))
+    # no per-node debug metadata (source stacks, FX text): the file is weights plus a lean graph
+    assert not any(node.metadata_props for node in proto.graph.node)
+    weights = sum(t.ByteSize() for t in proto.graph.initializer)
+    assert result.path.stat().st_size < 1.2 * weights + 50_000
 
 
 def test_tflite_ops_are_builtin_names_and_fully_delegated(exported):
