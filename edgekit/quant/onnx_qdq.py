@@ -52,3 +52,73 @@ def activations_to_uint8(proto) -> int:
     for init in [i for i in graph.initializer if i.name in converted and i.name not in used]:
         graph.initializer.remove(init)
     return rewritten
+
+
+#: sigmoid's output lies in [0, 1]: a fixed 1/256 step with zero point -128 covers it (TFLite's LOGISTIC scheme)
+GATE_SCALE, GATE_ZERO_POINT = 1.0 / 256, -128
+
+
+def quantize_sigmoid_gates(proto) -> int:
+    """Quantize the sigmoid inside SiLU and squeeze-excite gates, so onnxruntime runs them in int8.
+
+    PT2E leaves `x * sigmoid(x)` unannotated: its input and output are quantized but the sigmoid between them is
+    not, so onnxruntime can fuse neither op and runs each gate in float between a dequantize and a quantize. Where
+    a Sigmoid reads a dequantized tensor and feeds only Muls whose other input is dequantized and whose output is
+    quantized, a fixed-scale quantize/dequantize pair is put on the sigmoid's output, and float readers of the
+    product read its quantized copy; onnxruntime then fuses QLinearSigmoid + QLinearMul. The cost is one rounding
+    of the gate (at most 1/512) and of what those readers see. Returns the gates rewritten.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def dequantized(name: str) -> bool:
+        return getattr(producer.get(name), "op_type", None) == "DequantizeLinear"
+
+    def requantized(name: str) -> str | None:
+        """The dequantized copy of `name` (its QuantizeLinear -> DequantizeLinear), if there is one."""
+        for quantize in consumers.get(name, []):
+            if quantize.op_type == "QuantizeLinear":
+                for dequantize in consumers.get(quantize.output[0], []):
+                    if dequantize.op_type == "DequantizeLinear":
+                        return dequantize.output[0]
+        return None
+
+    def gate_users(sigmoid) -> list | None:
+        users = consumers.get(sigmoid.output[0], [])
+        for mul in users:
+            others = [name for name in mul.input if name != sigmoid.output[0]]
+            if mul.op_type != "Mul" or not all(map(dequantized, others)) or requantized(mul.output[0]) is None:
+                return None
+        return users or None
+
+    scale, zero_point = "edgekit_gate_scale", "edgekit_gate_zero_point"
+    nodes, rewritten = [], 0
+    for node in graph.node:
+        nodes.append(node)
+        users = gate_users(node) if node.op_type == "Sigmoid" and dequantized(node.input[0]) else None
+        if users is None:
+            continue
+        gate = node.output[0]
+        nodes.append(helper.make_node("QuantizeLinear", [gate, scale, zero_point], [f"{gate}_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [f"{gate}_q", scale, zero_point], [f"{gate}_dq"]))
+        for mul in users:
+            mul.input[list(mul.input).index(gate)] = f"{gate}_dq"
+            # float readers of the product (PT2E leaves e.g. squeeze-excite's mean unannotated) read its dequantized
+            # copy instead, so the Mul's only consumer is its quantize and onnxruntime can fuse it
+            copy = requantized(mul.output[0])
+            for reader in consumers.get(mul.output[0], []):
+                if reader.op_type != "QuantizeLinear":
+                    reader.input[list(reader.input).index(mul.output[0])] = copy
+        rewritten += 1
+    if rewritten:
+        graph.initializer.extend([numpy_helper.from_array(np.array(GATE_SCALE, np.float32), scale),
+                                  numpy_helper.from_array(np.array(GATE_ZERO_POINT, np.int8), zero_point)])
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return rewritten

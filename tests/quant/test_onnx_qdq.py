@@ -1,6 +1,7 @@
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from edgekit.exporters.onnx import export_onnx
 from edgekit.quant import pt2e, scheme
@@ -39,3 +40,51 @@ def test_census_sees_integer_kernels(int8_onnx):
     census = onnx_census(int8_onnx[1])
     assert census["int8_ops"] >= 4  # QLinearConv ×3 + QGemm (or MatMulInteger)
     assert "Conv" not in census["float_op_types"] and "Clip" not in census["float_op_types"]
+
+
+class GatedNet(torch.nn.Module):
+    """SiLU activations and a squeeze-excite gate: the sigmoid patterns EfficientNet and MobileViT are made of."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.reduce = torch.nn.Conv2d(8, 4, 1)
+        self.expand = torch.nn.Conv2d(4, 8, 1)
+        self.pw = torch.nn.Conv2d(8, 8, 1)
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.nn.functional.silu(self.stem(x))
+        gate = torch.sigmoid(self.expand(torch.nn.functional.silu(self.reduce(x.mean((2, 3), keepdim=True)))))
+        return self.head(self.pw(x * gate).mean((2, 3)))
+
+
+def test_sigmoid_gates_run_as_integer_kernels(batches, tmp_path):
+    torch.manual_seed(0)
+    model = GatedNet().eval()
+    converted = pt2e.ptq(pt2e.capture(model, batches[0][:1]), scheme.xnnpack_quantizer(), batches)
+    path = tmp_path / "gated.onnx"
+    result = export_onnx(converted, batches[0][:1], path)
+    assert any("2 sigmoid gates" in note for note in result.notes)  # the SE sigmoid is annotated already
+    census = onnx_census(path)
+    assert census["int8_op_types"].get("QLinearSigmoid") == 3 and census["int8_op_types"].get("QLinearMul") == 3
+    assert "Sigmoid" not in census["float_op_types"] and "Mul" not in census["float_op_types"]
+    out = open_session(path, threads=1).run(batches[3].numpy())
+    ref = converted(batches[3]).detach().numpy()
+    assert np.abs(out - ref).max() < 0.05 * np.abs(ref).max()
+
+
+def test_a_sigmoid_that_is_not_a_gate_is_left_alone():
+    from onnx import TensorProto, helper
+
+    from edgekit.quant.onnx_qdq import quantize_sigmoid_gates
+
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+    zero = helper.make_tensor("z", TensorProto.INT8, [], [0])
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("Sigmoid", ["xd"], ["y"])]  # its output is the graph output, not a gated Mul
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [scale, zero])
+    proto = helper.make_model(graph)
+    assert quantize_sigmoid_gates(proto) == 0 and len(proto.graph.node) == 3
