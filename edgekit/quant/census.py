@@ -18,6 +18,9 @@ _LAYOUT = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Shape", "
            "transpose", "contiguous", "_to_copy", "alias", "dropout", "Identity", "Dropout"}
 
 
+_INTEGER_PREFIXES = ("QLinear", "QGemm", "QAttention", "QOrdered")
+
+
 def _summary(int8: collections.Counter, floating: collections.Counter, conversions: int) -> dict:
     return {"int8_ops": sum(int8.values()), "float_ops": sum(floating.values()), "conversions": conversions,
             "int8_op_types": dict(int8.most_common()), "float_op_types": dict(floating.most_common())}
@@ -44,8 +47,8 @@ def onnx_census(path: Path) -> dict:
         op = node.op_type
         if op in _CONVERSIONS:
             conversions += 1
-        elif op.startswith(("QLinear", "QGemm", "QAttention", "QOrdered")) or op.endswith("Integer"):
-            int8[op] += 1  # QLinearConv, QGemm, QLinearAdd, MatMulInteger, ...
+        elif op.startswith(_INTEGER_PREFIXES) or op.endswith(("Integer", "IntegerToFloat")):
+            int8[op] += 1  # QLinearConv, QGemm, MatMulInteger; MatMulIntegerToFloat: u8·s8 GEMM, float out
         elif op not in _LAYOUT:
             floating[op] += 1
     return _summary(int8, floating, conversions)

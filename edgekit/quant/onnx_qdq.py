@@ -122,3 +122,4 @@ def quantize_sigmoid_gates(proto) -> int:
         del graph.node[:]
         graph.node.extend(nodes)
     return rewritten
+

@@ -88,3 +88,29 @@ def test_a_sigmoid_that_is_not_a_gate_is_left_alone():
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [scale, zero])
     proto = helper.make_model(graph)
     assert quantize_sigmoid_gates(proto) == 0 and len(proto.graph.node) == 3
+
+
+class TokenNet(torch.nn.Module):
+    """A linear on [batch, tokens, channels], as in every transformer block."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.mlp = torch.nn.Linear(8, 8)
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        tokens = self.stem(x).flatten(2).transpose(1, 2)
+        return self.head(torch.relu(self.mlp(tokens)).mean(1))
+
+
+def test_census_counts_token_linears_as_integer_gemms(batches, tmp_path):
+    torch.manual_seed(0)
+    model = TokenNet().eval()
+    converted = pt2e.ptq(pt2e.capture(model, batches[0][:1]), scheme.xnnpack_quantizer(), batches)
+    path = tmp_path / "tokens.onnx"
+    export_onnx(converted, batches[0][:1], path)
+    census = onnx_census(path)
+    # onnxruntime runs the 3-D linear as MatMulIntegerToFloat (u8·s8 GEMM with a float output): integer math
+    assert census["int8_op_types"].get("MatMulIntegerToFloat") == 1
+    assert not {"MatMul", "MatMulIntegerToFloat"} & set(census["float_op_types"])
