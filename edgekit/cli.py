@@ -102,6 +102,8 @@ def compress(
         "--max-drop", help="max top-1 points lost vs FP32 on the exported file; sensitive layers stay float")] = None,
     qat_epochs: Annotated[Optional[int], typer.Option("--qat-epochs", help="QAT epochs (default 1)")] = None,
     qat_lr: Annotated[Optional[float], typer.Option("--qat-lr", help="QAT learning rate (default 1e-4)")] = None,
+    tflite_io: Annotated[Optional[str], typer.Option(
+        "--tflite-io", help="int8 .tflite interface: int8 (default; scale/zero point in the file) | float")] = None,
     kd: Annotated[Optional[bool], typer.Option("--kd/--no-kd", help="knowledge distillation")] = None,
     data: Data = None, subset: Annotated[Optional[int], typer.Option("--subset", help="cap training images")] = None,
     img_size: ImgSize = None, num_classes: NumClasses = None,
@@ -137,7 +139,7 @@ def compress(
     overrides = dict(model=model, prune=prune, prune_criterion=prune_criterion, prune_scope=prune_scope,
                      prune_steps=prune_steps, round_to=round_to, prune_ignore=prune_ignore, prune_target=prune_target,
                      int8=int8, int8_mode=int8_mode, quant_backend=quant_backend, calib_samples=calib_samples,
-                     max_drop=max_drop, qat_epochs=qat_epochs, qat_lr=qat_lr, kd=kd, data=data, subset=subset, img_size=img_size,
+                     max_drop=max_drop, qat_epochs=qat_epochs, qat_lr=qat_lr, tflite_io=tflite_io, kd=kd, data=data, subset=subset, img_size=img_size,
                      num_classes=num_classes, epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer,
                      weight_decay=weight_decay, label_smoothing=label_smoothing, warmup_fraction=warmup_fraction, ema=ema,
                      clip_grad=clip_grad, resume=resume, kd_temperature=kd_temperature, kd_alpha=kd_alpha,

@@ -136,11 +136,14 @@ def check_int8_options(recipe: Recipe) -> None:
     """--int8 and its options: a known, installed backend; QAT and --max-drop only where accuracy is measurable."""
     from edgekit.quant.backends import QUANT_BACKENDS
 
-    quant_options = recipe.int8_mode != "auto" or recipe.max_drop is not None or recipe.quant_backend != "pt2e"
+    quant_options = (recipe.int8_mode != "auto" or recipe.max_drop is not None or recipe.quant_backend != "pt2e"
+                     or recipe.tflite_io != "int8")
     if not recipe.int8:
         if quant_options:
-            raise EdgekitError("--int8-mode/--quant-backend/--max-drop need --int8")
+            raise EdgekitError("--int8-mode/--quant-backend/--max-drop/--tflite-io need --int8")
         return
+    if recipe.tflite_io != "int8" and "tflite" not in recipe.formats:
+        raise EdgekitError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
     backend = QUANT_BACKENDS.get(recipe.quant_backend)
     backend.check_installed()
     synthetic = recipe.data.split(":")[0] == "synthetic"
@@ -207,9 +210,11 @@ def run(recipe: Recipe, command: str = "compress") -> tuple[dict, Path]:
         save_checkpoint(run_dir.path("model"), state.model, state.description)
 
         def ship_into(model, directory, precision, float_model=None):
+            options = {"tflite": {"interface": recipe.tflite_io}} if precision == "int8" else {}
             return ship(model, plan.formats, directory, stem, img_size=plan.img_size, val=data.val,
                         dataset_name=data.name, parity_samples=recipe.parity_samples, parity_atol=recipe.parity_atol,
-                        eval_samples=recipe.eval_samples, precision=precision, float_model=float_model)
+                        eval_samples=recipe.eval_samples, precision=precision, float_model=float_model,
+                        export_options=options)
 
         artifacts, timings = ship_into(deployed, run_dir.staging, state.precision, state.model)
         for name, seconds in timings.items():

@@ -55,6 +55,8 @@ class Recipe(BaseModel):
     max_drop: float | None = Field(None, ge=0, description="top-1 points the int8 file may lose vs FP32")
     qat_epochs: int = Field(1, ge=0)
     qat_lr: float = Field(1e-4, gt=0)
+    tflite_io: Literal["int8", "float"] = Field(
+        "int8", description="interface of an int8 .tflite: int8 in/out, or float in/out around the integer graph")
     kd: bool | None = None
     budget: Path | None = None
     formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))

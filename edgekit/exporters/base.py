@@ -38,12 +38,14 @@ class FormatSpec:
         """Raise a one-line error naming the pip extra when a required module is missing."""
         require_modules(self.requires, self.extra)
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
-        """Export `model` (eval mode, FP32) traced with `example` (1×3×H×W) to `path`."""
+    def export(self, model: torch.nn.Module, example: torch.Tensor, path: Path, **options) -> ExportResult:
+        """Export `model` (eval mode; FP32 or a PT2E int8 graph) traced with `example` (1×3×H×W) to `path`.
+
+        `options` are the format's own exporter keywords (e.g. tflite's `interface`)."""
         self.check_installed()
         module_name, func_name = self.exporter.split(":")
         func = getattr(importlib.import_module(module_name), func_name)
-        return func(model, example, Path(path))
+        return func(model, example, Path(path), **options)
 
 
 FORMATS: Registry[FormatSpec] = Registry("format")

@@ -15,6 +15,7 @@ import torch
 from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
+from edgekit.exporters.tflite_io import TFLITE_IO, float_interface
 from edgekit.exporters.tflite_rewrites import tflite_compatible
 
 log = logging.getLogger(__name__)
@@ -111,14 +112,18 @@ def _for_conversion(model: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
     return unfold_weights(copy.deepcopy(model)), {"quant_config": quant_config.QuantConfig(pt2e_quantizer=static)}
 
 
-def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
+def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path,
+                  interface: str = "int8") -> ExportResult:
     """Convert with litert-torch (NCHW interface kept) and write one .tflite file.
 
     Modules with a known litert-torch lowering bug are converted through a numerically identical substitute
-    (`tflite_rewrites`); the file is verified against the unmodified model afterwards.
+    (`tflite_rewrites`); the file is verified against the unmodified model afterwards. An int8 model converts to a
+    full-integer file with int8 I/O; `interface="float"` wraps it in float32 I/O (`tflite_io.float_interface`).
     """
     import litert_torch
 
+    if interface not in TFLITE_IO:
+        raise EdgekitError(f"the tflite interface must be one of {', '.join(TFLITE_IO)}, not '{interface}'")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -135,6 +140,7 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> 
                 first = first_line(exc)
                 raise EdgekitError(f"TFLite conversion failed: {first[:300]}") from exc
             converted.export(str(tmp))
+        wrapped = float_interface(tmp) if interface == "float" else 0
         ops = flatbuffer_op_counts(tmp)
         fallback = xnnpack_fallback_ops(tmp)
         os.replace(tmp, path)
@@ -146,6 +152,8 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path) -> 
         else:
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = previous
     notes = []
+    if wrapped:
+        notes.append(f"float32 interface: QUANTIZE/DEQUANTIZE ops wrap {wrapped} integer input/output tensor(s)")
     if rewritten:
         notes.append(f"{len(rewritten)} module(s) converted through a litert-torch workaround (tflite_rewrites)")
     if fallback:

@@ -38,8 +38,11 @@ def first_images(dataset: Dataset, n: int) -> np.ndarray:
 
 def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, stem: str, *, img_size: int,
          val: Dataset, dataset_name: str, parity_samples: int, parity_atol: float, eval_samples: int | None,
-         precision: str = "fp32", float_model: torch.nn.Module | None = None) -> tuple[list[dict], dict]:
+         precision: str = "fp32", float_model: torch.nn.Module | None = None,
+         export_options: dict[str, dict] | None = None) -> tuple[list[dict], dict]:
     """Export `model` in each format and verify each file in its runtime; returns records and stage timings.
+
+    `export_options` maps a format name to keyword options of its exporter (e.g. {"tflite": {"interface": "float"}}).
 
     For an int8 `model` (a PT2E graph) the reference is the quantized PyTorch model itself, and params/MACs are
     counted on `float_model`. Timing is the bench stage's job (edgekit.stages.bench), run once every file exists.
@@ -63,7 +66,7 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
         try:
             info(f"export: {spec.name} → {path.name}")
             with native_stderr_captured():
-                result = spec.export(model, example, path)
+                result = spec.export(model, example, path, **(export_options or {}).get(spec.name, {}))
             record.update(op_counts=result.op_counts, fallback_ops=result.fallback_ops, notes=result.notes)
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             log.debug("export failed", exc_info=True)

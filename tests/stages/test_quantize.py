@@ -63,6 +63,9 @@ def test_calibration_uses_unaugmented_training_images():
     (["--int8", "--max-drop", "1", "--data", "synthetic"], "labelled --data"),
     (["--int8-mode", "ptq"], "need --int8"),
     (["--int8", "qat", "--quant-backend", "nncf"], "post-training only"),
+    (["--tflite-io", "float"], "need --int8"),
+    (["--int8", "--tflite-io", "float", "--formats", "onnx"], "add tflite to --formats"),
+    (["--int8", "--tflite-io", "fp16"], "--tflite-io: Input should be 'int8' or 'float'"),
 ])
 def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
     result = cli("compress", "test_effnet", "--img-size", "32", *args, "--out", str(tmp_path / "run"), cwd=tmp_path)
@@ -74,7 +77,7 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
 def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
     recipe = load_recipe(None, dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1,
                                     prune=0.3, int8=True, out=tmp_path / "run", runs=5, warmup=1, parity_samples=8,
-                                    eval_samples=256))
+                                    eval_samples=256, tflite_io="float"))
     report, out = run(recipe)
     names = [s["name"] for s in report["stages"]]
     assert names.index("prune") < names.index("kd") < names.index("int8") < names.index("export")
@@ -90,6 +93,8 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
         assert census["int8_ops"] > 0, census
     onnx = next(a for a in report["artifacts"] if a["format"] == "onnx")
     assert "Conv" not in onnx["int8_census"]["float_op_types"]  # every conv runs as QLinearConv
+    tflite = next(a for a in report["artifacts"] if a["format"] == "tflite")
+    assert any("float32 interface" in note for note in tflite["notes"]) and tflite["fallback_ops"] == []
     assert (out / "model" / "model.safetensors").is_file()  # the float student, QAT weights included
     markdown = (out / "report.md").read_text()
     assert "## INT8" in markdown and "mode: **qat**" in markdown
