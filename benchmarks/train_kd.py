@@ -5,7 +5,7 @@
 Writes benchmarks/results/train_kd.{json,md}. Every number comes from the runs' report.json files; wall time and
 the CPU time of each run (user + system of the child process) are recorded side by side, with the load average,
 because a shared machine inflates wall time but not CPU time. Training uses torch's thread count
-(OMP_NUM_THREADS; all cores when unset).
+(OMP_NUM_THREADS; all cores when unset); `--student-threads 1` trains the two students side by side, one core each.
 
 Settings (teacher: SGD + Nesterov, lr 0.05, batch 64, weight decay 5e-5, cosine, 5% warm-up): on Fashion-MNIST
 at 64 px, EfficientNet-Lite0 from scratch converges several points faster with SGD than with AdamW at 5e-3 or
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -27,21 +26,29 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def compress(model: str, out: Path, args, *extra: str) -> tuple[dict, dict]:
+def start(model: str, out: Path, args, *extra: str, threads: int | None = None) -> tuple[subprocess.Popen, float]:
     cmd = [sys.executable, "-m", "edgekit", "compress", model, "--data", "fashion-mnist", "--img-size",
            str(args.img_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
            "--weight-decay", str(args.weight_decay), "--formats", "onnx", "--runs", "20",
            "--out", str(out), "--overwrite", *extra]
     if args.subset:
         cmd += ["--subset", str(args.subset)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     print("+", " ".join(cmd), flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    timing = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "loadavg_end": [round(v, 2) for v in os.getloadavg()]}
+    proc = subprocess.Popen(cmd, env=env)
+    proc.training_threads = threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count())
+    return proc, time.perf_counter()
+
+
+def finish(proc: subprocess.Popen, started: float, out: Path) -> tuple[dict, dict]:
+    """Wait for one run; its report and timing (wall, and the CPU time of that child alone)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{out}: edgekit compress exited with {proc.returncode}")
+    timing = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+              "threads": proc.training_threads,
+              "loadavg_end": [round(v, 2) for v in os.getloadavg()]}
     return json.loads((out / "report.json").read_text()), timing
 
 
@@ -71,20 +78,41 @@ def main() -> None:
     parser.add_argument("--warmup-fraction", type=float, default=0.05, help="teacher warm-up share of all steps")
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--prune", type=float, default=0.3)
+    parser.add_argument("--reuse-teacher", action="store_true",
+                        help="keep the teacher of an earlier run (its row in --out/train_kd.json, its model in --work)")
+    parser.add_argument("--student-threads", type=int, default=None,
+                        help="run the two students side by side, each on this many threads (default: one at a time)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-train-kd"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     rows: dict[str, dict] = {}
-    teacher, timing = compress(args.model, args.work / "teacher", args, "--epochs", str(args.teacher_epochs),
-                               "--lr", str(args.teacher_lr), "--warmup-fraction", str(args.warmup_fraction))
-    rows["teacher"] = summary("teacher", teacher, timing, "teacher")
-    write(args, rows)
+    if args.reuse_teacher:
+        previous = json.loads((args.out / "train_kd.json").read_text())
+        rows["teacher"] = next(r for r in previous["rows"] if r["run"] == "teacher")
+        rows["teacher"].setdefault("threads", int(previous.get("omp_num_threads") or previous["cpu_count"]))
+        print(f"reusing the teacher run in {args.work / 'teacher'} (top-1 {rows['teacher']['top1_pytorch']}%)")
+    else:
+        teacher, timing = finish(*start(args.model, args.work / "teacher", args, "--epochs", str(args.teacher_epochs),
+                                        "--lr", str(args.teacher_lr), "--warmup-fraction", str(args.warmup_fraction)),
+                                 args.work / "teacher")
+        rows["teacher"] = summary("teacher", teacher, timing, "teacher")
+        write(args, rows)
     checkpoint = str(args.work / "teacher" / "model")
-    # KD first: it is the headline comparison, so a cut-short run still has it
-    for name, kd, work in (("pruned + KD", "--kd", "pruned_kd"), ("pruned, fine-tuned without KD", "--no-kd", "pruned")):
-        report, timing = compress(checkpoint, args.work / work, args, "--prune", str(args.prune), kd,
-                                  "--epochs", str(args.student_epochs), "--lr", str(args.student_lr))
-        rows[name] = summary(name, report, timing, "kd" if kd == "--kd" else "finetune")
+    students = (("pruned + KD", "--kd", "pruned_kd", "kd"), ("pruned, fine-tuned without KD", "--no-kd", "pruned",
+                                                              "finetune"))
+    runs = []
+    for name, kd, work, stage in students:  # KD first: the headline comparison, so a cut-short run still has it
+        runs.append((name, stage, args.work / work,
+                     start(checkpoint, args.work / work, args, "--prune", str(args.prune), kd, "--epochs",
+                           str(args.student_epochs), "--lr", str(args.student_lr), threads=args.student_threads)))
+        if not args.student_threads:  # one at a time on all cores
+            name, stage, out, (proc, started) = runs.pop()
+            report, timing = finish(proc, started, out)
+            rows[name] = summary(name, report, timing, stage)
+            write(args, rows)
+    for name, stage, out, (proc, started) in runs:  # side by side, each on --student-threads
+        report, timing = finish(proc, started, out)
+        rows[name] = summary(name, report, timing, stage)
         write(args, rows)
 
 
@@ -99,14 +127,14 @@ def write(args, rows: dict[str, dict]) -> None:
                                                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                                                         "rows": table}, indent=2) + "\n")
     lines = ["| run | top-1 PyTorch | vs teacher | top-1 ONNX | params | MMACs | ONNX p50 ms | trainer img/s | epochs "
-             "| train s | wall s | CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| train s | wall s | CPU s | threads |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         delta = (f"{r['top1_pytorch'] - teacher:+.2f}" if r["run"] != "teacher" and teacher is not None
                  and r["top1_pytorch"] is not None else "")
         lines.append(f"| {r['run']} | {r['top1_pytorch']} | {delta} | {r['top1_onnx']} | {r['params']:,} | "
                      f"{r['macs'] / 1e6:.1f} | {r['onnx_p50_ms']} | {r['train_img_per_s']} | {r['epochs']} | "
-                     f"{r['train_s']} | {r['wall_s']} | {r['cpu_s']} |")
+                     f"{r['train_s']} | {r['wall_s']} | {r['cpu_s']} | {r.get('threads', '')} |")
     (args.out / "train_kd.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 

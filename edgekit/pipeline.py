@@ -142,7 +142,7 @@ def check_int8_options(recipe: Recipe) -> None:
         if quant_options:
             raise EdgekitError("--int8-mode/--quant-backend/--max-drop/--tflite-io need --int8")
         return
-    if recipe.tflite_io != "int8" and "tflite" not in recipe.formats:
+    if recipe.tflite_io != "int8" and "tflite" not in {spec.name for spec in parse_formats(",".join(recipe.formats))}:
         raise EdgekitError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
     backend = QUANT_BACKENDS.get(recipe.quant_backend)
     backend.check_installed()

@@ -41,7 +41,8 @@ class FormatSpec:
     def export(self, model: torch.nn.Module, example: torch.Tensor, path: Path, **options) -> ExportResult:
         """Export `model` (eval mode; FP32 or a PT2E int8 graph) traced with `example` (1×3×H×W) to `path`.
 
-        `options` are the format's own exporter keywords (e.g. tflite's `interface`)."""
+        `options` are the format's own exporter keywords (e.g. tflite's `interface`).
+        """
         self.check_installed()
         module_name, func_name = self.exporter.split(":")
         func = getattr(importlib.import_module(module_name), func_name)

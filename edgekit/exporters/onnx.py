@@ -63,7 +63,8 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, tmp: Path
     )
 
 
-def _finish(path: Path, external: bool) -> tuple["onnx.ModelProto", list[str]]:  # noqa: F821
+def _finish(path: Path, external: bool,
+            keep_metadata: bool = False) -> tuple["onnx.ModelProto", list[str]]:  # noqa: F821
     """Load the exported file, make it a plain deployable graph, rewrite it in place; returns it and its notes.
 
     Local functions are inlined; the per-node debug metadata torch.onnx records (source stack, FX node text,
@@ -78,7 +79,7 @@ def _finish(path: Path, external: bool) -> tuple["onnx.ModelProto", list[str]]: 
     notes: list[str] = []
     if proto.functions:
         proto = onnx.inliner.inline_local_functions(proto)
-    for node in _iter_nodes(proto.graph):
+    for node in [] if keep_metadata else _iter_nodes(proto.graph):
         del node.metadata_props[:]
     if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
         from edgekit.quant.onnx_qdq import GATE_SCALE, activations_to_uint8, quantize_sigmoid_gates
@@ -120,8 +121,13 @@ def op_histogram(proto) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
-    """Export to one self-contained .onnx file with a dynamic batch dimension."""
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
+                keep_metadata: bool = False) -> ExportResult:
+    """Export to one self-contained .onnx file with a dynamic batch dimension.
+
+    `keep_metadata` keeps torch.onnx's per-node debug metadata (module scopes, source lines), e.g. to map nodes back
+    to modules; deployable files drop it.
+    """
     import onnx
 
     path = Path(path)
@@ -146,7 +152,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Ex
                     leftover.unlink()
                 _export_torchscript(model, example, tmp, external)
                 notes.append(f"dynamo exporter failed ({type(exc).__name__}); used the TorchScript exporter")
-        proto, finish_notes = _finish(tmp, external)
+        proto, finish_notes = _finish(tmp, external, keep_metadata)
         notes.extend(finish_notes)
         try:
             onnx.checker.check_model(str(tmp), full_check=True)

@@ -75,10 +75,16 @@ def search(model, graph, backend, batches, data, recipe) -> dict:
              f"budget {recipe.max_drop})")
         return fp32 - top1
 
-    result = {"fp32_top1": fp32, "max_drop": recipe.max_drop, "steps": steps, "ranking": [], "float_layers": []}
+    method = "nncf.quantize_with_accuracy_control" if backend.accuracy_control else "edgekit sensitivity search"
+    result = {"method": method, "fp32_top1": fp32, "max_drop": recipe.max_drop, "steps": steps, "ranking": [],
+              "float_layers": []}
     if attempt(()) <= recipe.max_drop:
         result["met"] = True
         return result
+    if backend.accuracy_control:
+        result["nncf"] = backend.float_layers_for(model, quantizable_layers(model), batches, val, recipe.max_drop)
+        chosen = tuple(result["nncf"]["float_layers"])
+        return _settle(result, attempt(chosen), chosen, recipe.max_drop)
     images = fetch(val, list(range(min(RANKING_IMAGES, len(val)))))[0]
     ranking = rank_layers(model, graph, backend, batches, images)
     result["ranking"] = ranking
@@ -92,9 +98,14 @@ def search(model, graph, backend, batches, data, recipe) -> dict:
         if drop <= recipe.max_drop or count >= len(names):
             break
         count = min(len(names), count * 2)
-    result["met"] = best[0] <= recipe.max_drop
-    result["float_layers"] = list(best[1])
+    return _settle(result, *best, recipe.max_drop)
+
+
+def _settle(result: dict, drop: float, float_layers: tuple[str, ...], max_drop: float) -> dict:
+    """Record the chosen float layers and whether their measured drop meets the budget (a warning when not)."""
+    result["met"] = drop <= max_drop
+    result["float_layers"] = list(float_layers)
     if not result["met"]:
-        info(f"[yellow]warning:[/] --max-drop {recipe.max_drop} not reached; best drop {best[0]:.2f} points "
-             f"with {len(best[1])} layer(s) in float")
+        info(f"[yellow]warning:[/] --max-drop {max_drop} not reached; best drop {drop:.2f} points "
+             f"with {len(float_layers)} layer(s) in float")
     return result

@@ -21,14 +21,25 @@ class QuantBackend:
     extra: str
     qat: bool
     ptq: str  # "module:function" (graph, quantizer, batches) -> converted graph
+    # "module:function" (model, layers, batches, val, max_drop) -> {"float_layers": [...], ...}: the backend's own
+    # accuracy control for --max-drop; None: edgekit's sensitivity search
+    accuracy_control: str | None = None
 
     def check_installed(self) -> None:
         require_modules(self.requires, self.extra)
 
+    def _call(self, target: str, *args):
+        module_name, func_name = target.split(":")
+        return getattr(importlib.import_module(module_name), func_name)(*args)
+
     def quantize(self, graph: torch.fx.GraphModule, quantizer, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
         """Post-training quantization of `graph` calibrated on `batches`."""
-        module_name, func_name = self.ptq.split(":")
-        return getattr(importlib.import_module(module_name), func_name)(graph, quantizer, batches)
+        return self._call(self.ptq, graph, quantizer, batches)
+
+    def float_layers_for(self, model: torch.nn.Module, layers: list[str], batches: list[torch.Tensor], val,
+                         max_drop: float) -> dict:
+        """The backend's accuracy-controlled choice of layers to keep in float (needs `accuracy_control`)."""
+        return self._call(self.accuracy_control, model, layers, batches, val, max_drop)
 
 
 QUANT_BACKENDS: Registry[QuantBackend] = Registry("quantization backend")
@@ -38,6 +49,8 @@ QUANT_BACKENDS.add("pt2e", QuantBackend(
     requires=("torchao", "executorch"), extra="int8", qat=True, ptq="edgekit.quant.pt2e:ptq",
 ), aliases=("torchao",))
 QUANT_BACKENDS.add("nncf", QuantBackend(
-    name="nncf", description="NNCF post-training quantization of the PT2E graph, with fast bias correction",
-    requires=("nncf", "torchao", "executorch"), extra="int8", qat=False, ptq="edgekit.quant.nncf_ptq:ptq",
+    name="nncf", description="NNCF post-training quantization of the PT2E graph, with fast bias correction; "
+                             "--max-drop through NNCF's accuracy-controlled PTQ",
+    requires=("nncf", "torchao", "executorch", "onnxruntime"), extra="int8", qat=False,
+    ptq="edgekit.quant.nncf_ptq:ptq", accuracy_control="edgekit.quant.nncf_accuracy:nncf_float_layers",
 ))

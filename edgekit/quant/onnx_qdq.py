@@ -120,6 +120,21 @@ def quantize_sigmoid_gates(proto) -> int:
         graph.initializer.extend([numpy_helper.from_array(np.array(GATE_SCALE, np.float32), scale),
                                   numpy_helper.from_array(np.array(GATE_ZERO_POINT, np.int8), zero_point)])
         del graph.node[:]
-        graph.node.extend(nodes)
+        graph.node.extend(_topological(nodes, graph))
     return rewritten
+
+
+def _topological(nodes: list, graph) -> list:
+    """`nodes` reordered so every input is produced before it is read (stable: keeps the order where it can)."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(nodes), []
+    while pending:
+        ready = [node for node in pending if all(name in available for name in node.input)]
+        if not ready:
+            raise ValueError("cycle or undefined input in the rewritten ONNX graph")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [node for node in pending if not any(node is r for r in ready)]
+    return ordered
 

@@ -41,7 +41,7 @@ def fake(monkeypatch, tiny, batches):
     """The search with stubbed quantization: top-1 rises 1 point per layer kept in float (FP32: 90%)."""
     recipe = types.SimpleNamespace(max_drop=1.5, eval_samples=None)
     data = types.SimpleNamespace(has_labels=True, val=Labelled(), name="d")
-    backend = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer)
+    backend = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer, accuracy_control=None)
     monkeypatch.setattr(accuracy_control, "evaluate", lambda *a, **k: {"top1": 90.0})
     monkeypatch.setattr(accuracy_control.scheme, "xnnpack_quantizer", lambda qat, layers: layers)
     monkeypatch.setattr(accuracy_control, "top1_of_deployed", lambda layers, val, name: (85.0 + len(layers), "stub"))
@@ -69,3 +69,49 @@ def test_search_needs_labels(tiny):
     data = types.SimpleNamespace(has_labels=False)
     with pytest.raises(EdgekitError, match="labelled"):
         accuracy_control.search(tiny, None, None, [], data, types.SimpleNamespace(max_drop=1))
+
+
+def test_nncf_float_nodes_map_back_to_modules():
+    from edgekit.quant.nncf_accuracy import module_of
+
+    layers = {"stem.conv", "blocks.0.conv_dw", "blocks.0.mlp.fc1"}
+    # a conv keeps its parameter name with batch norm folded in, though its scope is the norm's
+    assert module_of("stem.conv.weight", ["", "stem", "stem.bn", "_native_batch_norm"], layers) == "stem.conv"
+    # a token linear reads a generated transposed weight but has its own scope
+    assert module_of("val_358", ["", "blocks", "blocks.0", "blocks.0.mlp", "blocks.0.mlp.fc1", "linear"],
+                     layers) == "blocks.0.mlp.fc1"
+    assert module_of("val_1", ["", "blocks", "blocks.0.attn"], layers) is None
+
+
+def test_nncf_accuracy_control_picks_float_layers_of_the_model(tiny):
+    """NNCF's own accuracy-controlled PTQ on the FP32 ONNX export; the nodes it keeps float map to the model's layers."""
+    from edgekit.quant.nncf_accuracy import nncf_float_layers
+
+    with torch.no_grad():  # an activation outlier the head ignores: per-tensor int8 then crushes the useful channels
+        tiny.pw.bias[0] = 500.0
+        tiny.head.weight.mul_(10)
+        tiny.head.weight[:, 0] = 0.0
+    generator = torch.Generator().manual_seed(1)
+    batches = [torch.randn(16, 3, 16, 16, generator=generator) + 2 * torch.randn(16, 3, 1, 1, generator=generator)
+               for _ in range(4)]
+    with torch.no_grad():  # labels are the FP32 model's own predictions: FP32 top-1 is 100%
+        images = torch.cat(batches)
+        labels = tiny(images).argmax(1)
+    assert len(labels.unique()) > 1
+    val = torch.utils.data.TensorDataset(images, labels)
+    result = nncf_float_layers(tiny, accuracy_control.quantizable_layers(tiny), batches[:2], val, 0.0)
+    assert result["float_layers"] and set(result["float_layers"]) <= {"stem", "dw", "pw", "head"}
+    # the stem conv had its batch norm folded in by the exporter: still mapped, by its parameter name
+    assert len(result["nncf_nodes_in_float"]) == len(result["float_layers"])
+    assert result["nncf_top1"] == 100.0  # NNCF met the zero-drop budget on its own ONNX model
+
+
+def test_a_backend_with_its_own_accuracy_control_picks_the_float_layers(fake, tiny):  # fake: stubbed measures
+    chosen = {"float_layers": ["c", "e", "f", "g"], "nncf_nodes_in_float": ["n1", "n2", "n3", "n4"]}
+    stub = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer, accuracy_control="stub:fn",
+                                 float_layers_for=lambda *a: chosen)
+    data = types.SimpleNamespace(has_labels=True, val=Labelled(), name="d")
+    result = accuracy_control.search(tiny, None, stub, [], data, types.SimpleNamespace(max_drop=1.5, eval_samples=None))
+    assert result["method"] == "nncf.quantize_with_accuracy_control"
+    assert [s["float_layers"] for s in result["steps"]] == [0, 4]  # full int8, then NNCF's choice, measured
+    assert result["met"] and result["float_layers"] == chosen["float_layers"] and result["ranking"] == []

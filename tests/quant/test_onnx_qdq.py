@@ -114,3 +114,34 @@ def test_census_counts_token_linears_as_integer_gemms(batches, tmp_path):
     # onnxruntime runs the 3-D linear as MatMulIntegerToFloat (u8·s8 GEMM with a float output): integer math
     assert census["int8_op_types"].get("MatMulIntegerToFloat") == 1
     assert not {"MatMul", "MatMulIntegerToFloat"} & set(census["float_op_types"])
+
+
+def test_gate_rewrite_keeps_the_graph_topologically_sorted():
+    """A float reader of the gated product listed before its quantize is rewired to the dequantized copy."""
+    from onnx import TensorProto, helper
+
+    from edgekit.quant.onnx_qdq import quantize_sigmoid_gates
+
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]), helper.make_tensor("z", TensorProto.INT8, [], [0]),
+             helper.make_tensor("axes", TensorProto.INT64, [1], [1])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+             helper.make_node("Sigmoid", ["xd"], ["g"]),
+             helper.make_node("Mul", ["xd", "g"], ["y"]),
+             helper.make_node("ReduceMean", ["y", "axes"], ["m"]),  # a float reader, before the quantize of y
+             helper.make_node("QuantizeLinear", ["y", "s", "z"], ["yq"]),
+             helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["yd"]),
+             helper.make_node("Add", ["yd", "m"], ["out"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=9)
+    assert quantize_sigmoid_gates(proto) == 1
+    onnx.checker.check_model(proto, full_check=True)  # topologically sorted, types consistent
+    reader = next(n for n in proto.graph.node if n.op_type == "ReduceMean")
+    assert reader.input[0] == "yd"
+    x = np.linspace(-3, 3, 4, dtype=np.float32).reshape(1, 4)
+    import onnxruntime as ort
+
+    out = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    reference = x * (1 / (1 + np.exp(-x)))
+    assert np.abs(out - (reference + reference.mean(1, keepdims=True))).max() < 0.2  # within int8 rounding
