@@ -54,7 +54,7 @@ def bench_one(name: str, ratio: float, runs: int, rounds: int) -> dict:
 
 
 def markdown(rows: list[dict], env: dict) -> str:
-    lines = [f"# Structured pruning: MACs and onnxruntime latency (1 thread)\n",
+    lines = ["# Structured pruning: MACs and onnxruntime latency (1 thread)\n",
              f"CPU: {env.get('cpu')} · onnxruntime {env.get('onnxruntime', '?')} · torch {env.get('torch')} · "
              "baseline and pruned timed interleaved in one process\n",
              "| model | px | ratio | params M | MMACs | MAC ratio | p50 ms before | p50 ms after | speed-up | goal | met |",

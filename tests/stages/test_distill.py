@@ -1,9 +1,7 @@
 """Distillation objective and the compression-stage chain."""
 
-import pytest
 import torch
 
-from edgekit.errors import EdgekitError
 from edgekit.models import resolve
 from edgekit.models.build import create
 from edgekit.recipe import Recipe

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import torch
 from safetensors.torch import load_file
 
 ARGS = ["compress", "test_vit", "--data", "fashion-mnist", "--img-size", "32", "--subset", "512", "--epochs", "2",
