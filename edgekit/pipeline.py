@@ -58,6 +58,9 @@ def validate(recipe: Recipe) -> Plan:
     if recipe.kd and not (recipe.prune > 0 or recipe.prune_target or recipe.int8):
         raise EdgekitError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
                            "(or --prune-target) or --int8")
+    if recipe.kd and recipe.data.split(":")[0] == "synthetic":
+        raise EdgekitError("--kd needs labelled --data (synthetic data has no labels to distil on); drop --kd or "
+                           "pass --data fashion-mnist or a labelled folder")
     checkpoint_classes = None
     if is_checkpoint(Path(recipe.model)):
         description, _ = read_description(Path(recipe.model))

@@ -43,15 +43,20 @@ def _pruning(recipe) -> bool:
     return recipe.prune > 0 or bool(getattr(recipe, "prune_target", None))
 
 
+def _trainable(recipe) -> bool:
+    """Whether recovery training is possible: there are epochs and the data has labels (synthetic has none)."""
+    return recipe.epochs > 0 and recipe.data.split(":")[0] != "synthetic"
+
+
 def _kd_enabled(recipe) -> bool:
-    """After pruning: --kd explicitly, or by default when there are epochs to train (QAT distils on its own)."""
-    return _pruning(recipe) and (bool(recipe.kd) if recipe.kd is not None else recipe.epochs > 0)
+    """After pruning: --kd explicitly, or by default when it can train (QAT distils on its own)."""
+    return _pruning(recipe) and (bool(recipe.kd) if recipe.kd is not None else _trainable(recipe))
 
 
 # each stage names the stages it may follow; `planned` orders the enabled ones accordingly
 STAGES.add("prune", StageSpec("prune", _pruning, may_follow=("teacher",), runner="edgekit.stages.prune:run_prune"))
 STAGES.add("kd", StageSpec("kd", _kd_enabled, may_follow=("prune",), runner="edgekit.stages.distill:run_kd"))
-STAGES.add("finetune", StageSpec("finetune", lambda r: _pruning(r) and r.kd is False and r.epochs > 0,
+STAGES.add("finetune", StageSpec("finetune", lambda r: _pruning(r) and r.kd is False and _trainable(r),
                                   may_follow=("prune",), runner="edgekit.stages.distill:run_finetune"))
 STAGES.add("int8", StageSpec("int8", lambda r: bool(r.int8), may_follow=("teacher", "prune", "kd", "finetune"),
                             runner="edgekit.stages.quantize:run_int8"))

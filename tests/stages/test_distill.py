@@ -74,3 +74,7 @@ def test_kd_runs_after_compression_by_default_and_finetune_without_it():
     assert names(prune=0.3, kd=False, epochs=0) == ["prune"]
     assert names(int8=True) == ["int8"]
     assert names(prune=0.3, int8=True) == ["prune", "kd", "int8"]
+    # synthetic data has no labels: no recovery stage by default (an explicit --kd is refused up front)
+    assert names(prune=0.3, data="synthetic") == ["prune"]
+    assert names(prune=0.3, kd=False, data="synthetic") == ["prune"]
+    assert names(prune=0.3, int8=True, data="synthetic") == ["prune", "int8"]
