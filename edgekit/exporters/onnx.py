@@ -29,7 +29,7 @@ _EXTERNAL_DATA_BYTES = 1_800_000_000
 @contextlib.contextmanager
 def quiet_export():
     """Silence the warnings and stdout chatter exporters emit; errors still propagate."""
-    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "torch._export")
+    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "torch._export", "nncf")
     levels = {name: logging.getLogger(name).level for name in noisy}
     for name in noisy:
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -89,7 +89,7 @@ def nncf_float_layers(model: torch.nn.Module, layers: list[str], batches: list[t
             quantized = nncf.quantize_with_accuracy_control(
                 proto, nncf.Dataset([{feed: b.numpy()} for b in batches]),
                 nncf.Dataset(loader, lambda item: {feed: item[0].numpy()}),
-                lambda candidate, items: _top1(candidate, items), max_drop=max_drop / 100,
+                _top1, max_drop=max_drop / 100,
                 drop_type=nncf.DropType.ABSOLUTE, preset=nncf.QuantizationPreset.MIXED,
                 subset_size=sum(b.shape[0] for b in batches))
     except Exception as exc:  # noqa: BLE001 - NNCF's failures become one line
