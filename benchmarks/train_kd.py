@@ -42,11 +42,13 @@ def start(model: str, out: Path, args, *extra: str, threads: int | None = None) 
 
 def finish(proc: subprocess.Popen, started: float, out: Path) -> tuple[dict, dict]:
     """Wait for one run; its report and timing (wall, and the CPU time of that child alone)."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    if getattr(proc, "usage", None) is None:
+        _, status, proc.usage = os.wait4(proc.pid, 0)
+        proc.returncode, proc.ended = os.waitstatus_to_exitcode(status), time.perf_counter()
+    usage = proc.usage
     if proc.returncode != 0:
         raise SystemExit(f"{out}: edgekit compress exited with {proc.returncode}")
-    timing = {"wall_s": round(time.perf_counter() - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+    timing = {"wall_s": round(proc.ended - started, 1), "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
               "threads": proc.training_threads,
               "loadavg_end": [round(v, 2) for v in os.getloadavg()]}
     return json.loads((out / "report.json").read_text()), timing
@@ -69,7 +71,7 @@ def main() -> None:
     parser.add_argument("--model", default="effnet_lite0")
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--teacher-epochs", type=int, default=8)
-    parser.add_argument("--student-epochs", type=int, default=2)
+    parser.add_argument("--student-epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--optimizer", default="sgd")
     parser.add_argument("--teacher-lr", type=float, default=0.05)
@@ -110,7 +112,12 @@ def main() -> None:
             report, timing = finish(proc, started, out)
             rows[name] = summary(name, report, timing, stage)
             write(args, rows)
-    for name, stage, out, (proc, started) in runs:  # side by side, each on --student-threads
+    while runs:  # side by side, each on --student-threads: record each as it ends (its own wall time)
+        pid, status, usage = os.wait4(-1, 0)
+        done = next(run for run in runs if run[3][0].pid == pid)
+        runs.remove(done)
+        name, stage, out, (proc, started) = done
+        proc.usage, proc.returncode, proc.ended = usage, os.waitstatus_to_exitcode(status), time.perf_counter()
         report, timing = finish(proc, started, out)
         rows[name] = summary(name, report, timing, stage)
         write(args, rows)
