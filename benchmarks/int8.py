@@ -66,12 +66,21 @@ def write(name: str, rows: list[dict], args, columns: list[str]) -> None:
     print("\n".join(lines))
 
 
+SPEED_COLUMNS = ["model", "format", "fp32_mb", "int8_mb", "size_ratio", "fp32_p50_ms", "int8_p50_ms", "speedup",
+                 "int8_ops", "float_ops", "float_op_types"]
+
+
+def previous_rows(args, name: str) -> list[dict]:
+    """Rows of earlier runs of this benchmark (kept unless a run replaces them)."""
+    path = args.out / f"int8_{name}.json"
+    return json.loads(path.read_text())["rows"] if path.is_file() else []
+
+
 def speed(args) -> None:
     report, seconds = compress(args.model, args.work / f"speed-{args.model}", "--int8", "ptq", "--data", "synthetic",
                                "--img-size", str(args.img_size), "--runs", str(args.runs), "--threads", "1")
-    write("speed", rows_of(report, "ptq", seconds), args,
-          ["model", "format", "fp32_mb", "int8_mb", "size_ratio", "fp32_p50_ms", "int8_p50_ms", "speedup",
-           "int8_ops", "float_ops", "float_op_types"])
+    rows = [r for r in previous_rows(args, "speed") if r["model"] != report["model"]]
+    write("speed", rows + rows_of(report, "ptq", seconds), args, SPEED_COLUMNS)
 
 
 ACCURACY_COLUMNS = ["model", "mode", "backend", "format", "fp32_top1", "int8_top1", "top1_drop", "size_ratio", "speedup",
@@ -81,9 +90,8 @@ ACCURACY_COLUMNS = ["model", "mode", "backend", "format", "fp32_top1", "int8_top
 def accuracy(args) -> None:
     runs = [(model, mode, backend) for model in args.models.split(",") for mode in args.modes.split(",")
             for backend in args.backends.split(",") if not (mode == "qat" and backend == "nncf")]
-    previous = args.out / "int8_accuracy.json"  # rows of earlier sweeps stay unless this sweep reruns them
-    rows = [dict(r, backend=r.get("backend", "pt2e")) for r in
-            (json.loads(previous.read_text())["rows"] if previous.is_file() else [])]
+    # rows of earlier sweeps stay unless this sweep reruns them
+    rows = [dict(r, backend=r.get("backend", "pt2e")) for r in previous_rows(args, "accuracy")]
     rows = [r for r in rows if (r["model"], r["mode"], r["backend"]) not in runs]
     for model, mode, backend in runs:
         report, seconds = compress(model, args.work / f"acc-{model}-{mode}-{backend}", "--int8", mode,
