@@ -125,7 +125,7 @@ def quantize_sigmoid_gates(proto) -> int:
 
 
 def _topological(nodes: list, graph) -> list:
-    """`nodes` reordered so every input is produced before it is read (stable: keeps the order where it can)."""
+    """`nodes` reordered so every input is produced before it is read (wave by wave, original order within each)."""
     available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
     pending, ordered = list(nodes), []
     while pending:
@@ -135,6 +135,7 @@ def _topological(nodes: list, graph) -> list:
         for node in ready:
             ordered.append(node)
             available.update(node.output)
-        pending = [node for node in pending if not any(node is r for r in ready)]
+        done = {id(node) for node in ready}
+        pending = [node for node in pending if id(node) not in done]
     return ordered
 
