@@ -58,7 +58,7 @@ def validate(recipe: Recipe) -> Plan:
     if recipe.kd and not (recipe.prune > 0 or recipe.prune_target or recipe.int8):
         raise EdgekitError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
                            "(or --prune-target) or --int8")
-    if recipe.kd and recipe.data.split(":")[0] == "synthetic":
+    if recipe.kd and recipe.synthetic_data():
         raise EdgekitError("--kd needs labelled --data (synthetic data has no labels to distil on); drop --kd or "
                            "pass --data fashion-mnist or a labelled folder")
     checkpoint_classes = None
@@ -149,7 +149,7 @@ def check_int8_options(recipe: Recipe) -> None:
         raise EdgekitError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
     backend = QUANT_BACKENDS.get(recipe.quant_backend)
     backend.check_installed()
-    synthetic = recipe.data.split(":")[0] == "synthetic"
+    synthetic = recipe.synthetic_data()
     if synthetic and recipe.int8_mode == "qat":
         raise EdgekitError("--int8 qat needs labelled --data: synthetic data allows PTQ only (--int8 ptq), "
                            "and the int8 accuracy stays unmeasured")

@@ -83,6 +83,10 @@ class Recipe(BaseModel):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    def synthetic_data(self) -> bool:
+        """Whether --data is the synthetic set: random images without labels (nothing to train or measure on)."""
+        return self.data.split(":")[0] == "synthetic"
+
     def run_dir(self) -> Path:
         return self.out if self.out is not None else Path("runs") / self.model.replace(":", "_").replace("/", "_")
 

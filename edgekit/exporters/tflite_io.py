@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
+from edgekit.io import atomic_write_bytes
 
 TFLITE_IO = ("int8", "float")
 _INTEGER_TYPES = {9, 3}  # schema TensorType INT8, UINT8
@@ -91,7 +92,5 @@ def float_interface(path: Path) -> int:
             entry.tensorIndex = renamed.get(entry.tensorIndex, entry.tensorIndex)
     builder = flatbuffers.Builder(max(1024, path.stat().st_size))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    tmp = path.with_name(f".{path.name}.io")
-    tmp.write_bytes(builder.Output())
-    tmp.replace(path)
+    atomic_write_bytes(path, bytes(builder.Output()))
     return len(renamed)

@@ -45,7 +45,7 @@ def _pruning(recipe) -> bool:
 
 def _trainable(recipe) -> bool:
     """Whether recovery training is possible: there are epochs and the data has labels (synthetic has none)."""
-    return recipe.epochs > 0 and recipe.data.split(":")[0] != "synthetic"
+    return recipe.epochs > 0 and not recipe.synthetic_data()
 
 
 def _kd_enabled(recipe) -> bool:
