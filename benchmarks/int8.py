@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/int8.py speed                       # effnet_lite0 at 224 px, PTQ, 3 formats
     .venv/bin/python benchmarks/int8.py accuracy                    # effnet_lite0, mbv3_large, mobilevit_xs at 64 px
     .venv/bin/python benchmarks/int8.py accuracy --models effnet_lite0 --modes ptq   # a quicker look
+    .venv/bin/python benchmarks/int8.py chain                       # compress effnet_b0 --prune 0.3 --int8, end to end
 Every number comes from the runs' report.json (each INT8 file is timed interleaved with its FP32 baseline, and its
 top-1 is measured by running the full 10k test split through the file in its own runtime).
-Writes benchmarks/results/int8_{speed,accuracy}.{json,md}.
+Writes benchmarks/results/int8_{speed,accuracy,chain}.{json,md}.
 """
 
 from __future__ import annotations
@@ -102,22 +103,42 @@ def accuracy(args) -> None:
         write("accuracy", rows, args, ACCURACY_COLUMNS)  # after every run, so a long sweep keeps what it has
 
 
+CHAIN_COLUMNS = ["model", "mode", "format", "fp32_top1", "int8_top1", "top1_drop", "size_ratio", "fp32_p50_ms",
+                 "int8_p50_ms", "speedup", "int8_ops", "float_ops", "float_op_types", "top1_agreement", "wall_s"]
+
+
+def chain(args) -> None:
+    """The README's headline: prune 0.3 → KD → QAT → three INT8 files, against the unpruned FP32 teacher's files."""
+    report, seconds = compress(args.model, args.work / f"chain-{args.model}", "--prune", "0.3", "--int8",
+                               "--data", "fashion-mnist", "--img-size", str(args.img_size), "--subset",
+                               str(args.subset), "--epochs", str(args.epochs), "--runs", str(args.runs),
+                               "--threads", "1")
+    stages = {s["name"]: s.get("metrics") or {} for s in report["stages"]}
+    rows = [dict(r, mode=stages.get("int8", {}).get("mode", "?")) for r in rows_of(report, "int8", seconds)]
+    write("chain", rows, args, CHAIN_COLUMNS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["speed", "accuracy"])
-    parser.add_argument("--model", default="effnet_lite0", help="speed: the model")
+    parser.add_argument("what", choices=["speed", "accuracy", "chain"])
+    parser.add_argument("--model", default=None, help="speed: the model (effnet_lite0); chain: effnet_b0")
     parser.add_argument("--img-size", type=int, default=None, help="default: 224 (speed), 64 (accuracy)")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--models", default="effnet_lite0,mbv3_large,mobilevit_xs")
     parser.add_argument("--modes", default="qat,ptq")
     parser.add_argument("--backends", default="pt2e", help="accuracy: pt2e and/or nncf (nncf is PTQ only)")
-    parser.add_argument("--subset", type=int, default=20000, help="training images (the demo's subset)")
-    parser.add_argument("--epochs", type=int, default=3, help="teacher epochs (the demo's; teachers are cached)")
+    parser.add_argument("--subset", type=int, default=None, help="training images (accuracy: 20000, the demo's "
+                        "subset; chain: 5000)")
+    parser.add_argument("--epochs", type=int, default=None, help="teacher epochs (accuracy: 3, the demo's; chain: 2; "
+                        "teachers are cached)")
     parser.add_argument("--work", type=Path, default=Path("runs/bench-int8"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     args.img_size = args.img_size or (224 if args.what == "speed" else 64)
-    (speed if args.what == "speed" else accuracy)(args)
+    args.model = args.model or ("effnet_b0" if args.what == "chain" else "effnet_lite0")
+    args.subset = args.subset or (5000 if args.what == "chain" else 20000)
+    args.epochs = args.epochs or (2 if args.what == "chain" else 3)
+    {"speed": speed, "accuracy": accuracy, "chain": chain}[args.what](args)
 
 
 if __name__ == "__main__":

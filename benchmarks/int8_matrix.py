@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/int8_matrix.py                 # one model per family
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/int8_matrix.py --models all    # every model in `edgekit models`
+    ... --models mbv2_100 --update     # rerun some models, keep the other rows
 Synthetic data (PTQ; accuracy is benchmarks/int8.py's job). Writes benchmarks/results/int8_matrix.{json,md}.
 """
 
@@ -14,11 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo_matrix import models_and_sizes, parse_args
+from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
 
-DEFAULT = ("effnet_lite0,effnet_b0,mbv3_large,resnet18,convnext_atto,repvit_m1,deit_tiny,mobilevit_xs,"
-           "mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,botnet26t,fastvit_t8,"
-           "edgenext_xx_small")
+DEFAULT = ("effnet_lite0,effnet_b0,effnetv2_b0,mbv2_100,mbv3_large,mbv4_conv_small,resnet18,regnetx_002,"
+           "convnext_atto,repvit_m1,mobileone_s0,ghostnet_100,deit_tiny,vit_tiny,mobilevit_xs,mobilevitv2_050,"
+           "swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,botnet26t,fastvit_t8,edgenext_xx_small")
 
 
 def run_one(name: str, size: int, tmp: str) -> dict:
@@ -53,11 +54,10 @@ def markdown(rows: list[dict]) -> str:
 
 def main() -> None:
     args = parse_args(__doc__, DEFAULT)
-    rows = []
+    rows = previous_rows(args.out / "int8_matrix.json", args.update)
     with tempfile.TemporaryDirectory() as tmp:
         for name, size in models_and_sizes(args.models, args.img_size):
-            rows.append(run_one(name, size, tmp))
-            print(json.dumps(rows[-1]), flush=True)
+            upsert(rows, run_one(name, size, tmp))
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "int8_matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
             (args.out / "int8_matrix.md").write_text(markdown(rows))

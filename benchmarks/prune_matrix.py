@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo_matrix import models_and_sizes, parse_args
+from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
 DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,"
            "botnet26t,fastvit_t8,edgenext_xx_small,convnext_atto,repvit_m1,mbv3_large,effnet_b0,ghostnet_100")
 
@@ -54,27 +54,15 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    update = "--update" in sys.argv  # the shared parser (zoo_matrix) knows only --models/--img-size/--out
-    if update:
-        sys.argv.remove("--update")
     args = parse_args(__doc__, DEFAULT)
     from edgekit.models import MODELS
 
-    order = {name: i for i, name in enumerate(MODELS.names())}
     if args.models == "all":  # the whole `edgekit models` list, test models included
         args.models = ",".join(MODELS.names())
-    previous = args.out / "prune_matrix.json"
-    rows = json.loads(previous.read_text()) if update and previous.is_file() else []
+    rows = previous_rows(args.out / "prune_matrix.json", args.update)
     with tempfile.TemporaryDirectory() as tmp:
         for name, size in models_and_sizes(args.models, args.img_size):
-            row = run_one(name, size, tmp)
-            at = next((i for i, r in enumerate(rows) if r["model"] == name), None)
-            if at is None:
-                rows.append(row)
-            else:
-                rows[at] = row
-            print(json.dumps(row), flush=True)
-            rows.sort(key=lambda r: order.get(r["model"], len(order)))  # zoo order, whatever order they ran in
+            upsert(rows, run_one(name, size, tmp))
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "prune_matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
             (args.out / "prune_matrix.md").write_text(markdown(rows))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -13,6 +15,7 @@ def parse_args(doc: str, default_models: str) -> argparse.Namespace:
     parser.add_argument("--models", default=default_models, help="comma list, or 'all'")
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--update", action="store_true", help="keep the other models' rows of the last results")
     return parser.parse_args()
 
 
@@ -26,3 +29,23 @@ def models_and_sizes(models: str, img_size: int) -> list[tuple[str, int]]:
         spec = MODELS.get(name)
         pairs.append((name, img_size if img_size % spec.img_multiple == 0 else spec.img_size))
     return pairs
+
+
+def previous_rows(path: Path, update: bool) -> list[dict]:
+    """The rows of `path` when updating (other models' rows survive a partial rerun), else none."""
+    return json.loads(path.read_text()) if update and path.is_file() else []
+
+
+def upsert(rows: list[dict], row: dict) -> None:
+    """Replace `row`'s model in `rows` (or add it), keeping zoo order whatever order the models ran in."""
+    from edgekit.models import MODELS
+
+    at = next((i for i, r in enumerate(rows) if r["model"] == row["model"]), None)
+    if at is None:
+        rows.append(row)
+    else:
+        rows[at] = row
+    order = {name: i for i, name in enumerate(MODELS.names())}
+    rows.sort(key=lambda r: order.get(r["model"], len(order)))
+    print(json.dumps(row), flush=True)
+    sys.stdout.flush()

@@ -21,11 +21,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
+        publish(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Move a finished temporary file (same directory) to `path` atomically, with normal permissions."""
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600
+    os.replace(tmp, path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -14,6 +12,7 @@ import torch
 from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
+from edgekit.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +59,7 @@ def export_pte(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Exp
     except Exception as exc:  # noqa: BLE001 - surface a one-line reason
         first = first_line(exc)
         raise EdgekitError(f"ExecuTorch export failed ({type(exc).__name__}): {first[:300]}") from exc
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            program.write_to_file(handle)
-        os.replace(tmp_name, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+    atomic_write_bytes(path, program.buffer)
     fallback = sorted(name for name in ops if name != DELEGATE)
     notes = [f"batch fixed to {example.shape[0]} (run() splits larger batches)"]
     if DELEGATE not in ops:

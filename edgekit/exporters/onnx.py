@@ -63,36 +63,29 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, tmp: Path
     )
 
 
-def _finish(path: Path, external: bool,
-            keep_metadata: bool = False) -> tuple["onnx.ModelProto", list[str]]:  # noqa: F821
-    """Load the exported file, make it a plain deployable graph, rewrite it in place; returns it and its notes.
+def _finish(path: Path, external: bool, keep_metadata: bool = False) -> "onnx.ModelProto":  # noqa: F821
+    """Load the exported file, make it a plain deployable graph and rewrite it in place; returns the graph.
 
     Local functions are inlined; the per-node debug metadata torch.onnx records (source stack, FX node text,
     module path) is dropped, since on small models it outweighs the weights (1.5 MB of 3.9 MB on an INT8
-    MobileViT-XS). QDQ graphs get quantized sigmoid gates and uint8 activations, the forms onnxruntime's x86
-    integer kernels take.
+    MobileViT-XS). QDQ graphs get uint8 activations, the form onnxruntime's x86 integer kernels take.
     """
     import onnx
     import onnx.inliner
 
     proto = onnx.load(str(path))
-    notes: list[str] = []
     if proto.functions:
         proto = onnx.inliner.inline_local_functions(proto)
     for node in [] if keep_metadata else _iter_nodes(proto.graph):
         del node.metadata_props[:]
     if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
-        from edgekit.quant.onnx_qdq import GATE_SCALE, activations_to_uint8, quantize_sigmoid_gates
+        from edgekit.quant.onnx_qdq import activations_to_uint8
 
-        gates = quantize_sigmoid_gates(proto)
-        if gates:
-            notes.append(f"{gates} sigmoid gates (SiLU, squeeze-excite) quantized at a fixed 1/{1 / GATE_SCALE:.0f} "
-                         "step for onnxruntime's QLinearSigmoid/QLinearMul; the TFLite and .pte files keep them float")
         activations_to_uint8(proto)
     if external:  # onnx appends to an existing data file; the tensors are in memory now
         (path.parent / (path.name + ".data")).unlink(missing_ok=True)
     onnx.save(proto, str(path), save_as_external_data=external, location=path.name + ".data" if external else None)
-    return proto, notes
+    return proto
 
 
 def _iter_nodes(graph):
@@ -152,8 +145,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
                     leftover.unlink()
                 _export_torchscript(model, example, tmp, external)
                 notes.append(f"dynamo exporter failed ({type(exc).__name__}); used the TorchScript exporter")
-        proto, finish_notes = _finish(tmp, external, keep_metadata)
-        notes.extend(finish_notes)
+        proto = _finish(tmp, external, keep_metadata)
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
         except onnx.checker.ValidationError as exc:

@@ -17,6 +17,7 @@ from edgekit.exporters.base import ExportResult
 from edgekit.exporters.onnx import quiet_export
 from edgekit.exporters.tflite_io import TFLITE_IO, float_interface
 from edgekit.exporters.tflite_rewrites import tflite_compatible
+from edgekit.io import publish
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path,
         wrapped = float_interface(tmp) if interface == "float" else 0
         ops = flatbuffer_op_counts(tmp)
         fallback = xnnpack_fallback_ops(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -11,7 +11,8 @@ expand and nothing else.
 
 `tflite_compatible(model)` swaps the class of each matching module for the duration of the conversion and
 restores it afterwards; weights, buffers and attributes are untouched. The exported file is still verified
-against the original PyTorch model.
+against the original PyTorch model. INT8 capture (`quant.pt2e.capture`) goes through the same substitutes, since
+a captured graph can no longer be rewritten by module; every format then ships that one integer model.
 """
 
 from __future__ import annotations

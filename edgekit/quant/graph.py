@@ -123,6 +123,130 @@ def fold_relu6(model: torch.fx.GraphModule) -> int:
     return folded
 
 
+def drop_dropouts(model: torch.fx.GraphModule) -> int:
+    """Remove inference-mode dropouts (identities) from a converted graph; returns how many.
+
+    torch.export keeps `dropout(x, p, train=False)` nodes; they hide patterns such as SiLU → quantize in
+    MobileViT's MLPs from the rewrites below, and no runtime needs them.
+    """
+    dropouts = [node for node in model.graph.nodes if node.op == "call_function"
+                and node.target == torch.ops.aten.dropout.default and node.args[2:3] == (False,)]
+    for node in dropouts:
+        node.replace_all_uses_with(node.args[0])
+        model.graph.erase_node(node)
+    if dropouts:
+        model.graph.lint()
+        model.recompile()
+    return len(dropouts)
+
+
+_CONSTANT_PADS = (torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default)
+
+
+def requantize_pads(model: torch.fx.GraphModule) -> int:
+    """Give each zero pad of a quantized tensor an output quantizer equal to its input's; returns how many.
+
+    XNNPACK's scheme leaves a pad's output in float (Swin/TinyViT window padding), which ExecuTorch lowers to a
+    pad with an int8 input and a float output that XNNPACK refuses at load time. Padding with 0 is exact in the
+    input's own quantization (0 is the zero point), so the added quantize/dequantize pair changes no value.
+    """
+    qdq = torch.ops.quantized_decomposed
+    graph = model.graph
+    added = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in _CONSTANT_PADS:
+            continue
+        dq = node.args[0]
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
+        if node.target == torch.ops.aten.constant_pad_nd.default:
+            mode, value = "constant", node.args[2] if len(node.args) > 2 else node.kwargs.get("value", 0)
+        if mode != "constant" or value not in (None, 0, 0.0) or not _is(dq, qdq.dequantize_per_tensor):
+            continue
+        if node.users and all(_is(user, qdq.quantize_per_tensor) for user in node.users):
+            continue
+        params = tuple(dq.args[1:])
+        with graph.inserting_after(node):
+            quantized = graph.call_function(qdq.quantize_per_tensor.default, (node, *params))
+        with graph.inserting_after(quantized):
+            dequantized = graph.call_function(qdq.dequantize_per_tensor.default, (quantized, *params))
+        node.replace_all_uses_with(dequantized)
+        quantized.args = (node, *params)  # replace_all_uses_with rewired the quantize's own input too
+        added += 1
+    if added:
+        graph.lint()
+        model.recompile()
+    return added
+
+
+_SILU = (torch.ops.aten.silu.default, torch.ops.aten.silu_.default)  # timm's SiLU(inplace=True) traces to silu_
+#: sigmoid's output lies in [0, 1]: a fixed 1/256 step with zero point -128 covers it (TFLite's LOGISTIC scheme)
+GATE_SCALE, GATE_ZERO_POINT = 1.0 / 256, -128
+
+
+def quantize_sigmoid_gates(model: torch.fx.GraphModule) -> int:
+    """Quantize the sigmoid inside SiLU (and unannotated `x * sigmoid(y)` gates); returns the gates quantized.
+
+    XNNPACK's scheme leaves SiLU unannotated between a quantized input and a quantized output, so every runtime
+    runs it in float between a dequantize and a quantize. Each such SiLU becomes `x * sigmoid(x)` with the sigmoid
+    quantized at a fixed 1/256 step (zero point -128), which lets onnxruntime fuse QLinearSigmoid + QLinearMul and
+    LiteRT run LOGISTIC and MUL in int8. Float readers of the product read its quantized copy instead. The cost is
+    one rounding of the gate (at most 1/512); it is part of the integer model every format and the PyTorch
+    reference share.
+    """
+    qdq = torch.ops.quantized_decomposed
+    graph = model.graph
+    for node in list(graph.nodes):  # SiLU(x) -> x * sigmoid(x), where it sits between quantized tensors
+        if node.op == "call_function" and node.target in _SILU and \
+                _is(node.args[0], qdq.dequantize_per_tensor) and _requantized(node) is not None:
+            dequantized = node.args[0]
+            with graph.inserting_before(node):  # each reader its own dequantize, as convert_pt2e leaves them
+                own = graph.call_function(dequantized.target, dequantized.args, dequantized.kwargs)
+                gate = graph.call_function(torch.ops.aten.sigmoid.default, (own,))
+                product = graph.call_function(torch.ops.aten.mul.Tensor, (dequantized, gate))
+            node.replace_all_uses_with(product)
+            graph.erase_node(node)
+    gates = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target != torch.ops.aten.sigmoid.default:
+            continue
+        muls = list(node.users)
+        if not _is(node.args[0], qdq.dequantize_per_tensor) or not muls or not all(
+                user.target == torch.ops.aten.mul.Tensor and _requantized(user) is not None
+                and all(_is(arg, qdq.dequantize_per_tensor) for arg in user.args if arg is not node)
+                for user in muls):
+            continue
+        params = (GATE_SCALE, GATE_ZERO_POINT, -128, 127, torch.int8)
+        with graph.inserting_after(node):
+            quantized = graph.call_function(qdq.quantize_per_tensor.default, (node, *params))
+        with graph.inserting_after(quantized):
+            dequantized = graph.call_function(qdq.dequantize_per_tensor.default, (quantized, *params))
+        for mul in muls:
+            mul.replace_input_with(node, dequantized)
+            copy = _requantized(mul)
+            for reader in list(mul.users):
+                if not _is(reader, qdq.quantize_per_tensor):
+                    with graph.inserting_before(reader):
+                        own = graph.call_function(copy.target, copy.args, copy.kwargs)
+                    reader.replace_input_with(mul, own)
+        gates += 1
+    if gates:
+        graph.lint()
+        model.recompile()
+    return gates
+
+
+def _requantized(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The dequantized copy of `node`'s output (its quantize -> dequantize), if there is one."""
+    qdq = torch.ops.quantized_decomposed
+    for quantize in node.users:
+        if _is(quantize, qdq.quantize_per_tensor):
+            for dequantize in quantize.users:
+                if _is(dequantize, qdq.dequantize_per_tensor):
+                    return dequantize
+    return None
+
+
 def _is(node, packet) -> bool:
     return isinstance(node, torch.fx.Node) and node.op == "call_function" and node.target in (
         packet.default, getattr(packet, "tensor", None))

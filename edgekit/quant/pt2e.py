@@ -9,17 +9,22 @@ import torch
 
 from edgekit.errors import EdgekitError, first_line
 from edgekit.exporters.onnx import quiet_export
-from edgekit.quant.graph import fold_relu6
+from edgekit.exporters.tflite_rewrites import tflite_compatible
+from edgekit.quant.graph import drop_dropouts, fold_relu6, quantize_sigmoid_gates, requantize_pads
 
 MAX_BATCH = 4096
 
 
 def capture(model: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
-    """The model as an ATen graph with a dynamic batch dimension (what PT2E quantizers annotate)."""
+    """The model as an ATen graph with a dynamic batch dimension (what PT2E quantizers annotate).
+
+    Modules with a litert-torch workaround are captured through it (`tflite_rewrites`: numerically identical
+    forwards), so the one integer model converts to TFLite too; a captured graph cannot be rewritten later.
+    """
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     traced = example.expand(2, *example.shape[1:]).contiguous() if example.shape[0] == 1 else example
     try:
-        with quiet_export():
+        with quiet_export(), tflite_compatible(model):
             return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()
     except Exception as exc:  # noqa: BLE001 - one line for the user
         first = first_line(exc)
@@ -60,10 +65,13 @@ def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 def finish(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Common clean-up of a converted graph: ReLU6 folded into its quantizer, eval mode usable."""
+    """Common clean-up of a converted graph: ReLU6 folded into its quantizer, sigmoid gates and pads kept integer."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
     fold_relu6(converted)
+    drop_dropouts(converted)
+    quantize_sigmoid_gates(converted)
+    requantize_pads(converted)
     allow_exported_model_train_eval(converted)
     converted.eval()  # the patched eval() returns None
     return converted

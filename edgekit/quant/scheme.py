@@ -32,4 +32,7 @@ def inside(node, module_names: tuple[str, ...]) -> bool:
 def describe(float_layers: tuple[str, ...] = ()) -> dict:
     """The scheme as recorded in report.json."""
     return {"weights": WEIGHTS, "activations": ACTIVATIONS, "batch_norm": "folded into the preceding conv",
+            "relu6": "folded into the quantizer of its input",
+            "sigmoid_gates": "SiLU as x·sigmoid(x), the sigmoid int8 at a fixed 1/256 step, zero point -128",
+            "zero_pads": "quantized like their input (exact)",
             "quantizer": "executorch XNNPACKQuantizer (PT2E)", "float_layers": list(float_layers)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import onnx
 import pytest
 import timm
@@ -59,6 +61,9 @@ def test_export_writes_one_file_with_ops(exported, fmt):
     assert sorted(p.name for p in result.path.parent.iterdir()) == sorted(f"tiny{s.suffix}" for _, s in FORMATS.items())
     assert result.op_counts and all(isinstance(v, int) and v > 0 for v in result.op_counts.values())
     assert isinstance(result.fallback_ops, list)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert result.path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file, not mkstemp's 0600
 
 
 def test_onnx_is_plain_checked_graph_with_dynamic_batch(exported):

@@ -65,3 +65,21 @@ def test_linear_self_attention_converts_and_matches(block, tmp_path):
     out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     with torch.no_grad():
         np.testing.assert_allclose(out, model(x).numpy(), atol=1e-5)
+
+
+def test_int8_capture_goes_through_the_substitute_so_the_integer_model_converts(block, tmp_path):
+    """A captured graph cannot be rewritten by module: the INT8 model must be captured through the substitute."""
+    pytest.importorskip("litert_torch")
+    from edgekit.quant import pt2e, scheme
+    from edgekit.runtimes import open_session
+
+    model, x = block
+    calibration = [torch.randn(8, 3, 4, 16, generator=torch.Generator().manual_seed(1))]
+    converted = pt2e.ptq(pt2e.capture(model, x[:1]), scheme.xnnpack_quantizer(), calibration)
+    assert type(model.attn) is LinearSelfAttention
+    assert not any(n.target == torch.ops.aten.expand.default for n in converted.graph.nodes)
+    result = FORMATS.get("tflite").export(converted, x[:1], tmp_path / "lsa_int8.tflite")
+    out = open_session(result.path, threads=1).run(x.numpy())
+    with torch.no_grad():
+        reference = converted(x).numpy()
+    assert np.abs(out - reference).max() < 0.05 * np.abs(reference).max()

@@ -1,4 +1,4 @@
-"""A tiny conv net with ReLU6, batch norm, a residual add and a linear head: every pattern the int8 scheme meets."""
+"""Tiny nets with every pattern the int8 scheme meets: ReLU6, batch norm, a residual add, SiLU and SE gates."""
 
 from __future__ import annotations
 
@@ -20,6 +20,31 @@ class TinyNet(torch.nn.Module):
         x = self.act(self.bn(self.stem(x)))
         x = x + self.pw(self.act(self.dw(x)))
         return self.head(x.mean((2, 3)))
+
+
+class GatedNet(torch.nn.Module):
+    """SiLU activations and a squeeze-excite gate: the sigmoid patterns EfficientNet and MobileViT are made of."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.reduce = torch.nn.Conv2d(8, 4, 1)
+        self.expand = torch.nn.Conv2d(4, 8, 1)
+        self.pw = torch.nn.Conv2d(8, 8, 1)
+        self.head = torch.nn.Linear(8, 4)
+        self.act = torch.nn.SiLU(inplace=True)  # timm's activation layers trace to the in-place silu_
+        self.drop = torch.nn.Dropout(0.0)  # as in MobileViT's MLPs: an inference-mode dropout after the SiLU
+
+    def forward(self, x):
+        x = self.drop(self.act(self.stem(x)))
+        gate = torch.sigmoid(self.expand(torch.nn.functional.silu(self.reduce(x.mean((2, 3), keepdim=True)))))
+        return self.head(self.pw(x * gate).mean((2, 3)))
+
+
+@pytest.fixture
+def gated():
+    torch.manual_seed(0)
+    return GatedNet().eval()
 
 
 @pytest.fixture

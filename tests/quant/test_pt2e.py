@@ -1,5 +1,7 @@
 import copy
 
+import pytest
+
 import torch
 
 from edgekit.quant import pt2e, scheme
@@ -72,3 +74,98 @@ def test_nncf_backend_quantizes_the_same_scheme(tiny, batches):
     assert qdq_counts(converted)["dequantize_per_channel"] == 4
     x = batches[0]
     assert (converted(x) - tiny(x)).abs().max() < 0.1 * tiny(x).abs().max()
+
+
+class _WindowPad(torch.nn.Module):
+    """Swin/TinyViT-style window padding of a quantized tensor, followed by float-only work (softmax)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = torch.nn.functional.pad(self.conv(x).permute(0, 2, 3, 1), (0, 0, 0, 5, 0, 5))
+        return self.head(y.reshape(y.shape[0], -1, 8).softmax(-1)).mean(1)
+
+
+def test_pad_of_a_quantized_tensor_stays_integer_and_loads_in_executorch(tmp_path):
+    from edgekit.exporters import FORMATS
+    from edgekit.runtimes import open_session
+
+    torch.manual_seed(0)
+    model, x = _WindowPad().eval(), torch.randn(8, 3, 9, 9)
+    converted = _quantize(model, [x])
+    pads = [n for n in converted.graph.nodes if n.target == torch.ops.aten.pad.default]
+    assert pads and all(u.target == torch.ops.quantized_decomposed.quantize_per_tensor.default
+                        for pad in pads for u in pad.users)
+    # XNNPACK refuses a pad with an int8 input and a float output ("Failed to load method forward") without it
+    path = FORMATS.get("pte").export(converted, x[:1], tmp_path / "pad.pte").path
+    out = open_session(path, threads=1).run(x[:2].numpy())
+    with torch.no_grad():
+        ref = converted(x[:2]).numpy()
+    assert abs(out - ref).max() < 1e-4
+
+
+def test_requantized_pad_changes_no_value():
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from edgekit.quant.graph import requantize_pads
+
+    torch.manual_seed(0)
+    model, x = _WindowPad().eval(), torch.randn(8, 3, 9, 9)
+    prepared = pt2e.prepare(pt2e.capture(model, x[:1]), scheme.xnnpack_quantizer(), qat=False)
+    pt2e.calibrate(prepared, [x])
+    plain = convert_pt2e(prepared)
+    padded = copy.deepcopy(plain)
+    assert requantize_pads(padded) == 1 and requantize_pads(padded) == 0
+    assert torch.equal(plain(x), padded(x))
+
+
+def test_silu_and_gate_sigmoids_are_quantized_at_a_fixed_step(gated, batches):
+    from edgekit.quant.graph import GATE_SCALE, GATE_ZERO_POINT, quantize_sigmoid_gates
+
+    converted = _quantize(gated, batches)
+    targets = [n.target for n in converted.graph.nodes if n.op == "call_function"]
+    assert torch.ops.aten.silu.default not in targets
+    sigmoids = [n for n in converted.graph.nodes if n.target == torch.ops.aten.sigmoid.default]
+    assert len(sigmoids) == 3
+    quantizers = [next(iter(s.users)).args[1:3] for s in sigmoids]
+    assert quantizers.count((GATE_SCALE, GATE_ZERO_POINT)) == 2  # the SE gate keeps its own observed quantizer
+    assert quantize_sigmoid_gates(converted) == 0  # nothing left
+    with torch.no_grad():
+        ref, out = gated(batches[1]), converted(batches[1])
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+def test_a_sigmoid_that_is_not_a_gate_stays_float(batches):
+    class Scores(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return torch.sigmoid(self.conv(x)).mean((2, 3))
+
+    converted = _quantize(Scores().eval(), batches)
+    sigmoid = next(n for n in converted.graph.nodes if n.target == torch.ops.aten.sigmoid.default)
+    assert [u.target for u in sigmoid.users] == [torch.ops.aten.mean.dim]
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "pte"])
+def test_every_format_runs_the_quantized_gates_exactly(gated, batches, tmp_path, fmt):
+    """The gates' rounding is part of the one integer model: LiteRT and ExecuTorch reproduce it bit for bit."""
+    from edgekit.exporters import FORMATS
+    from edgekit.quant.census import tflite_census
+    from edgekit.runtimes import open_session
+
+    converted = _quantize(gated, batches)
+    result = FORMATS.get(fmt).export(converted, batches[0][:1], tmp_path / f"gated{FORMATS.get(fmt).suffix}")
+    out = open_session(result.path, threads=1).run(batches[3][:2].numpy())
+    with torch.no_grad():
+        ref = converted(batches[3][:2]).numpy()
+    assert abs(out - ref).max() < 1e-3 * abs(ref).max()
+    if fmt == "tflite":
+        census = tflite_census(result.path)
+        assert census["int8_op_types"].get("LOGISTIC") == 3 and census["int8_op_types"].get("MUL") == 3
+    else:
+        assert "sigmoid" not in result.fallback_ops and "mul" not in result.fallback_ops
