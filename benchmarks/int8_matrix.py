@@ -1,9 +1,11 @@
-"""`edgekit compress MODEL --prune 0.3 --int8 ptq` per family: does each pruned INT8 file verify in every runtime?
+"""`edgekit compress MODEL --prune 0.3 --int8 ptq --quant-backend pt2e` per family: does each pruned INT8 file
+verify in every runtime?
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/int8_matrix.py                 # one model per family
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/int8_matrix.py --models all    # every model in `edgekit models`
     ... --models mbv2_100 --update     # rerun some models, keep the other rows
-Synthetic data (PTQ; accuracy is benchmarks/int8.py's job). Writes benchmarks/results/int8_matrix.{json,md}.
+Synthetic data, PTQ with the pt2e backend (accuracy and the nncf backend are benchmarks/int8.py's job).
+Writes benchmarks/results/int8_matrix.{json,md}.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ DEFAULT = ("effnet_lite0,effnet_b0,effnetv2_b0,mbv2_100,mbv3_large,mbv4_conv_sma
 
 def run_one(name: str, size: int, tmp: str) -> dict:
     out = Path(tmp) / name
-    cmd = [sys.executable, "-m", "edgekit", "compress", name, "--prune", "0.3", "--int8", "ptq", "--data", "synthetic",
-           "--img-size", str(size), "--formats", "onnx,tflite,pte", "--runs", "5", "--threads", "1", "--out", str(out)]
+    cmd = [sys.executable, "-m", "edgekit", "compress", name, "--prune", "0.3", "--int8", "ptq", "--quant-backend",
+           "pt2e", "--data", "synthetic", "--img-size", str(size), "--formats", "onnx,tflite,pte", "--runs", "5",
+           "--threads", "1", "--out", str(out)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     row = {"model": name, "img_size": size, "exit_code": proc.returncode, "seconds": round(time.perf_counter() - start)}
@@ -41,7 +44,8 @@ def run_one(name: str, size: int, tmp: str) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["# `compress --prune 0.3 --int8 ptq` per model: export + verify in every runtime (synthetic data)\n",
+    lines = ["# `compress --prune 0.3 --int8 ptq --quant-backend pt2e` per model: export + verify in every runtime "
+             "(synthetic data)\n",
              "Cells: status, size vs FP32, integer/float ops in that runtime.\n",
              "| model | px | exit | onnx | tflite | pte | note |", "|---|---|---|---|---|---|---|"]
     for r in rows:

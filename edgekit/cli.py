@@ -95,7 +95,8 @@ def compress(
     int8_mode: Annotated[Optional[str], typer.Option(
         "--int8-mode", help="auto (QAT when the data can train, else PTQ) | qat | ptq")] = None,
     quant_backend: Annotated[Optional[str], typer.Option(
-        "--quant-backend", help="pt2e (torchao, default) | nncf (PTQ with bias correction)")] = None,
+        "--quant-backend",
+        help="auto (default: pt2e; nncf's bias-corrected PTQ for MobileNetV3/EfficientNet) | pt2e | nncf")] = None,
     calib_samples: Annotated[Optional[int], typer.Option(
         "--calib-samples", help="calibration images for PTQ / QAT initial ranges (default 256)")] = None,
     max_drop: Annotated[Optional[float], typer.Option(

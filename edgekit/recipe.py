@@ -50,7 +50,8 @@ class Recipe(BaseModel):
     prune_ratios: dict[str, float] = Field(default_factory=dict, description="layer-name glob -> channel ratio")
     int8: bool = False
     int8_mode: Literal["auto", "qat", "ptq"] = "auto"
-    quant_backend: str = "pt2e"
+    quant_backend: str = Field("auto", description="auto (pt2e; nncf's bias-corrected PTQ for MobileNetV3 and "
+                                                   "EfficientNet PTQ) | pt2e | nncf")
     calib_samples: int = Field(256, ge=1, description="calibration images (PTQ, and QAT's initial ranges)")
     max_drop: float | None = Field(None, ge=0, description="top-1 points the int8 file may lose vs FP32")
     qat_epochs: int = Field(1, ge=0)

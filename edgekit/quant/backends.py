@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 import torch
@@ -54,3 +55,26 @@ QUANT_BACKENDS.add("nncf", QuantBackend(
     requires=("nncf", "torchao", "executorch", "onnxruntime"), extra="int8", qat=False,
     ptq="edgekit.quant.nncf_ptq:ptq", accuracy_control="edgekit.quant.nncf_accuracy:nncf_float_layers",
 ))
+
+#: families whose PTQ loses measurably more without bias correction (depthwise convs, SE gates, hard-swish/SiLU):
+#: on the Fashion-MNIST benchmark MobileNetV3-Large lost 0.72/0.45/0.44 top-1 points (onnxruntime/LiteRT/ExecuTorch)
+#: with plain min/max PTQ and 0.38/0.23/0.31 with NNCF's fast bias correction (benchmarks/results/int8_accuracy.md)
+BIAS_CORRECTED_FAMILIES = frozenset({"efficientnet", "efficientnetv2", "mobilenetv3"})
+AUTO = "auto"
+
+
+def choose_backend(requested: str, mode: str, family: str | None,
+                   max_drop: float | None = None) -> tuple[QuantBackend, str]:
+    """The backend a run uses and why: `auto` is pt2e, except PTQ of a bias-correction family, which gets nncf.
+
+    With --max-drop, auto stays on pt2e, whose accuracy control measures every attempt on the deployed file.
+    """
+    if requested != AUTO:
+        return QUANT_BACKENDS.get(requested), "requested"
+    nncf = QUANT_BACKENDS.get("nncf")
+    if mode == "ptq" and family in BIAS_CORRECTED_FAMILIES and max_drop is None:
+        if all(importlib.util.find_spec(module) is not None for module in nncf.requires):
+            return nncf, f"auto: {family} PTQ gets NNCF's bias correction"
+        return QUANT_BACKENDS.get("pt2e"), f"auto: {family} PTQ would get NNCF's bias correction, but nncf is " \
+                                           f"not installed (pip install 'edgekit[{nncf.extra}]')"
+    return QUANT_BACKENDS.get("pt2e"), "auto: pt2e"

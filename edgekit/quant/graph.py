@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 
 import torch
+from torch.fx.passes.tools_common import legalize_graph
 
 _QD = "quantized_decomposed"
 
@@ -231,7 +232,9 @@ def quantize_sigmoid_gates(model: torch.fx.GraphModule) -> int:
                     reader.replace_input_with(mul, own)
         gates += 1
     if gates:
-        graph.lint()
+        # a float reader may precede the product's quantize (NNCF orders squeeze-excite's mean first)
+        legalize_graph(model)
+        model.graph.lint()
         model.recompile()
     return gates
 

@@ -9,7 +9,7 @@ import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.quant import pt2e, scheme
-from edgekit.quant.backends import QUANT_BACKENDS
+from edgekit.quant.backends import AUTO, QUANT_BACKENDS, choose_backend
 from edgekit.quant.census import graph_census
 from edgekit.quant.graph import qdq_counts
 from edgekit.stages.train import fetch
@@ -20,7 +20,7 @@ MODES = ("auto", "qat", "ptq")
 
 def resolve_mode(recipe, data) -> str:
     """QAT when the data can train and epochs > 0 (and the backend trains); PTQ otherwise."""
-    backend = QUANT_BACKENDS.get(recipe.quant_backend)
+    backend = QUANT_BACKENDS.get("pt2e" if recipe.quant_backend == AUTO else recipe.quant_backend)
     trainable = data.has_labels and data.train is not None and recipe.qat_epochs > 0
     if recipe.int8_mode == "qat":
         if not trainable:
@@ -33,6 +33,13 @@ def resolve_mode(recipe, data) -> str:
     if recipe.int8_mode == "ptq":
         return "ptq"
     return "qat" if trainable and backend.qat else "ptq"
+
+
+def _family(model_name: str) -> str | None:
+    """The zoo family of `model_name` (None for architectures outside the zoo)."""
+    from edgekit.models.zoo import MODELS
+
+    return MODELS.get(model_name).family if model_name in MODELS else None
 
 
 def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[torch.Tensor]:
@@ -51,14 +58,15 @@ def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[
 
 def run_int8(state, recipe, data) -> dict:
     """Quantize `state.model` to INT8; the float student keeps its (QAT-updated) weights for the checkpoint."""
-    backend = QUANT_BACKENDS.get(recipe.quant_backend)
     mode = resolve_mode(recipe, data)
+    backend, why = choose_backend(recipe.quant_backend, mode, _family(state.description.model), recipe.max_drop)
     if state.model is state.teacher:  # never alter the FP32 baseline
         state.model = copy.deepcopy(state.model)
     example, _ = fetch(data.val, [0])
     batches = calibration_batches(data, recipe.calib_samples, min(recipe.batch_size, 64), recipe.seed)
     graph = pt2e.capture(state.model, example)
-    metrics: dict = {"mode": mode, "backend": backend.name, "calib_samples": sum(b.shape[0] for b in batches)}
+    metrics: dict = {"mode": mode, "backend": backend.name, "backend_choice": why,
+                     "calib_samples": sum(b.shape[0] for b in batches)}
     float_layers: tuple[str, ...] = ()
     if recipe.max_drop is not None:
         from edgekit.quant.accuracy_control import search

@@ -7,6 +7,7 @@ from edgekit.data.base import DataBundle
 from edgekit.errors import EdgekitError
 from edgekit.pipeline import run
 from edgekit.recipe import Recipe, load_recipe
+from edgekit.quant.backends import choose_backend
 from edgekit.stages.quantize import calibration_batches, resolve_mode
 
 
@@ -42,6 +43,26 @@ def test_qat_is_refused_without_training_data_or_with_a_ptq_backend():
         resolve_mode(Recipe(model="m", int8=True, int8_mode="qat"), bundle(train=False, labels=False))
     with pytest.raises(EdgekitError, match="post-training only"):
         resolve_mode(Recipe(model="m", int8=True, int8_mode="qat", quant_backend="nncf"), bundle())
+
+
+@pytest.mark.parametrize("requested, mode, family, max_drop, chosen", [
+    ("auto", "ptq", "mobilenetv3", None, "nncf"), ("auto", "ptq", "efficientnet", None, "nncf"),
+    ("auto", "qat", "efficientnet", None, "pt2e"), ("auto", "ptq", "resnet", None, "pt2e"),
+    ("auto", "ptq", None, None, "pt2e"), ("auto", "ptq", "mobilenetv3", 1.0, "pt2e"),
+    ("pt2e", "ptq", "mobilenetv3", None, "pt2e"), ("nncf", "ptq", "resnet", None, "nncf"),
+])
+def test_auto_backend_gives_bias_correction_to_the_fragile_families_ptq(requested, mode, family, max_drop, chosen):
+    backend, why = choose_backend(requested, mode, family, max_drop)
+    assert backend.name == chosen and why
+
+
+def test_auto_backend_says_when_nncf_is_missing(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))
+    backend, why = choose_backend("auto", "ptq", "mobilenetv3")
+    assert backend.name == "pt2e" and "not installed" in why
 
 
 def test_calibration_uses_unaugmented_training_images():
