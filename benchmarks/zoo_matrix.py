@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -48,4 +47,3 @@ def upsert(rows: list[dict], row: dict) -> None:
     order = {name: i for i, name in enumerate(MODELS.names())}
     rows.sort(key=lambda r: order.get(r["model"], len(order)))
     print(json.dumps(row), flush=True)
-    sys.stdout.flush()
