@@ -113,9 +113,8 @@ def chain(args) -> None:
                                "--data", "fashion-mnist", "--img-size", str(args.img_size), "--subset",
                                str(args.subset), "--epochs", str(args.epochs), "--runs", str(args.runs),
                                "--threads", "1")
-    stages = {s["name"]: s.get("metrics") or {} for s in report["stages"]}
-    rows = [dict(r, mode=stages.get("int8", {}).get("mode", "?")) for r in rows_of(report, "int8", seconds)]
-    write("chain", rows, args, CHAIN_COLUMNS)
+    mode = next(s["metrics"]["mode"] for s in report["stages"] if s["name"] == "int8")
+    write("chain", rows_of(report, mode, seconds), args, CHAIN_COLUMNS)
 
 
 def main() -> None:

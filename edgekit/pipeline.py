@@ -137,7 +137,7 @@ def check_prune_options(recipe: Recipe) -> None:
 
 def check_int8_options(recipe: Recipe) -> None:
     """--int8 and its options: a known, installed backend; QAT and --max-drop only where accuracy is measurable."""
-    from edgekit.quant.backends import AUTO, QUANT_BACKENDS
+    from edgekit.quant.backends import AUTO, named_backend
 
     quant_options = (recipe.int8_mode != "auto" or recipe.max_drop is not None or recipe.quant_backend != AUTO
                      or recipe.tflite_io != "int8")
@@ -147,7 +147,7 @@ def check_int8_options(recipe: Recipe) -> None:
         return
     if recipe.tflite_io != "int8" and "tflite" not in {spec.name for spec in parse_formats(",".join(recipe.formats))}:
         raise EdgekitError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
-    backend = QUANT_BACKENDS.get("pt2e" if recipe.quant_backend == AUTO else recipe.quant_backend)
+    backend = named_backend(recipe.quant_backend)
     backend.check_installed()
     synthetic = recipe.synthetic_data()
     if synthetic and recipe.int8_mode == "qat":

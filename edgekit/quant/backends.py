@@ -63,6 +63,11 @@ BIAS_CORRECTED_FAMILIES = frozenset({"efficientnet", "efficientnetv2", "mobilene
 AUTO = "auto"
 
 
+def named_backend(requested: str) -> QuantBackend:
+    """The backend `requested` names; `auto` names pt2e until the run's mode and family are known."""
+    return QUANT_BACKENDS.get("pt2e" if requested == AUTO else requested)
+
+
 def choose_backend(requested: str, mode: str, family: str | None,
                    max_drop: float | None = None) -> tuple[QuantBackend, str]:
     """The backend a run uses and why: `auto` is pt2e, except PTQ of a bias-correction family, which gets nncf.
@@ -70,7 +75,7 @@ def choose_backend(requested: str, mode: str, family: str | None,
     With --max-drop, auto stays on pt2e, whose accuracy control measures every attempt on the deployed file.
     """
     if requested != AUTO:
-        return QUANT_BACKENDS.get(requested), "requested"
+        return named_backend(requested), "requested"
     nncf = QUANT_BACKENDS.get("nncf")
     if mode == "ptq" and family in BIAS_CORRECTED_FAMILIES and max_drop is None:
         if all(importlib.util.find_spec(module) is not None for module in nncf.requires):

@@ -158,21 +158,16 @@ def requantize_pads(model: torch.fx.GraphModule) -> int:
         if node.op != "call_function" or node.target not in _CONSTANT_PADS:
             continue
         dq = node.args[0]
-        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
-        if node.target == torch.ops.aten.constant_pad_nd.default:
+        if node.target == torch.ops.aten.constant_pad_nd.default:  # (input, pad, value=0)
             mode, value = "constant", node.args[2] if len(node.args) > 2 else node.kwargs.get("value", 0)
+        else:  # aten.pad: (input, pad, mode="constant", value=None)
+            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
         if mode != "constant" or value not in (None, 0, 0.0) or not _is(dq, qdq.dequantize_per_tensor):
             continue
         if node.users and all(_is(user, qdq.quantize_per_tensor) for user in node.users):
             continue
-        params = tuple(dq.args[1:])
-        with graph.inserting_after(node):
-            quantized = graph.call_function(qdq.quantize_per_tensor.default, (node, *params))
-        with graph.inserting_after(quantized):
-            dequantized = graph.call_function(qdq.dequantize_per_tensor.default, (quantized, *params))
-        node.replace_all_uses_with(dequantized)
-        quantized.args = (node, *params)  # replace_all_uses_with rewired the quantize's own input too
+        _quantize_output(graph, node, tuple(dq.args[1:]))
         added += 1
     if added:
         graph.lint()
@@ -201,9 +196,8 @@ def quantize_sigmoid_gates(model: torch.fx.GraphModule) -> int:
         if node.op == "call_function" and node.target in _SILU and \
                 _is(node.args[0], qdq.dequantize_per_tensor) and _requantized(node) is not None:
             dequantized = node.args[0]
-            with graph.inserting_before(node):  # each reader its own dequantize, as convert_pt2e leaves them
-                own = graph.call_function(dequantized.target, dequantized.args, dequantized.kwargs)
-                gate = graph.call_function(torch.ops.aten.sigmoid.default, (own,))
+            with graph.inserting_before(node):
+                gate = graph.call_function(torch.ops.aten.sigmoid.default, (_own_copy(graph, dequantized),))
                 product = graph.call_function(torch.ops.aten.mul.Tensor, (dequantized, gate))
             node.replace_all_uses_with(product)
             graph.erase_node(node)
@@ -217,19 +211,13 @@ def quantize_sigmoid_gates(model: torch.fx.GraphModule) -> int:
                 and all(_is(arg, qdq.dequantize_per_tensor) for arg in user.args if arg is not node)
                 for user in muls):
             continue
-        params = (GATE_SCALE, GATE_ZERO_POINT, -128, 127, torch.int8)
-        with graph.inserting_after(node):
-            quantized = graph.call_function(qdq.quantize_per_tensor.default, (node, *params))
-        with graph.inserting_after(quantized):
-            dequantized = graph.call_function(qdq.dequantize_per_tensor.default, (quantized, *params))
+        _quantize_output(graph, node, (GATE_SCALE, GATE_ZERO_POINT, -128, 127, torch.int8))
         for mul in muls:
-            mul.replace_input_with(node, dequantized)
             copy = _requantized(mul)
             for reader in list(mul.users):
                 if not _is(reader, qdq.quantize_per_tensor):
                     with graph.inserting_before(reader):
-                        own = graph.call_function(copy.target, copy.args, copy.kwargs)
-                    reader.replace_input_with(mul, own)
+                        reader.replace_input_with(mul, _own_copy(graph, copy))
         gates += 1
     if gates:
         # a float reader may precede the product's quantize (NNCF orders squeeze-excite's mean first)
@@ -237,6 +225,23 @@ def quantize_sigmoid_gates(model: torch.fx.GraphModule) -> int:
         model.graph.lint()
         model.recompile()
     return gates
+
+
+def _quantize_output(graph: torch.fx.Graph, node: torch.fx.Node, params: tuple) -> None:
+    """Put a quantize/dequantize pair with `params` on `node`'s output; its readers read the dequantized copy."""
+    qdq = torch.ops.quantized_decomposed
+    with graph.inserting_after(node):
+        quantized = graph.call_function(qdq.quantize_per_tensor.default, (node, *params))
+    with graph.inserting_after(quantized):
+        dequantized = graph.call_function(qdq.dequantize_per_tensor.default, (quantized, *params))
+    node.replace_all_uses_with(dequantized)
+    quantized.args = (node, *params)  # replace_all_uses_with rewired the quantize's own input too
+
+
+def _own_copy(graph: torch.fx.Graph, dequantize: torch.fx.Node) -> torch.fx.Node:
+    """A new dequantize node like `dequantize`, at the graph's insertion point: one per reader, as convert_pt2e
+    leaves them (ExecuTorch's partitioner finds a dependency cycle when float and integer ops share one)."""
+    return graph.call_function(dequantize.target, dequantize.args, dequantize.kwargs)
 
 
 def _requantized(node: torch.fx.Node) -> torch.fx.Node | None:

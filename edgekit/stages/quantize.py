@@ -9,7 +9,8 @@ import torch
 
 from edgekit.errors import EdgekitError
 from edgekit.quant import pt2e, scheme
-from edgekit.quant.backends import AUTO, QUANT_BACKENDS, choose_backend
+from edgekit.models.zoo import resolve
+from edgekit.quant.backends import choose_backend, named_backend
 from edgekit.quant.census import graph_census
 from edgekit.quant.graph import qdq_counts
 from edgekit.stages.train import fetch
@@ -20,7 +21,7 @@ MODES = ("auto", "qat", "ptq")
 
 def resolve_mode(recipe, data) -> str:
     """QAT when the data can train and epochs > 0 (and the backend trains); PTQ otherwise."""
-    backend = QUANT_BACKENDS.get("pt2e" if recipe.quant_backend == AUTO else recipe.quant_backend)
+    backend = named_backend(recipe.quant_backend)
     trainable = data.has_labels and data.train is not None and recipe.qat_epochs > 0
     if recipe.int8_mode == "qat":
         if not trainable:
@@ -33,13 +34,6 @@ def resolve_mode(recipe, data) -> str:
     if recipe.int8_mode == "ptq":
         return "ptq"
     return "qat" if trainable and backend.qat else "ptq"
-
-
-def _family(model_name: str) -> str | None:
-    """The zoo family of `model_name` (None for architectures outside the zoo)."""
-    from edgekit.models.zoo import MODELS
-
-    return MODELS.get(model_name).family if model_name in MODELS else None
 
 
 def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[torch.Tensor]:
@@ -59,7 +53,8 @@ def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[
 def run_int8(state, recipe, data) -> dict:
     """Quantize `state.model` to INT8; the float student keeps its (QAT-updated) weights for the checkpoint."""
     mode = resolve_mode(recipe, data)
-    backend, why = choose_backend(recipe.quant_backend, mode, _family(state.description.model), recipe.max_drop)
+    backend, why = choose_backend(recipe.quant_backend, mode, resolve(state.description.model).family,
+                                  recipe.max_drop)
     if state.model is state.teacher:  # never alter the FP32 baseline
         state.model = copy.deepcopy(state.model)
     example, _ = fetch(data.val, [0])
