@@ -36,9 +36,9 @@ def build(img_size: int, extra_blocks: int):
 
 
 def export(model, example, path: Path) -> Path:
-    from edgekit.exporters import FORMATS
+    from edgekit.exporters import export
 
-    FORMATS.get("onnx").export(model, example, path)
+    export("onnx", model, example, path)
     return path
 
 

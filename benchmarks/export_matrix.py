@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from zoo_matrix import models_and_sizes, parse_args
+
 DEFAULT = "effnet_lite0,effnet_b0,mobilevit_xs,mbv3_large,resnet18,convnext_atto,deit_tiny,swin_tiny"
 
 

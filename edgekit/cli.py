@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgekit import __version__
-from edgekit.errors import EXIT_USAGE, EdgekitError, first_line
+from edgekit.core.errors import EXIT_USAGE, EdgekitError, first_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compress, export, verify and benchmark vision models for phones, Jetson boards and edge CPUs.")
@@ -54,8 +54,8 @@ def models(as_json: AsJson = False) -> None:
     """List the registered models: family, timm id, default size, params and MACs."""
     from rich.table import Table
 
+    from edgekit.core.ui import console
     from edgekit.models.catalog import catalog
-    from edgekit.ui import console
 
     rows = catalog()
     if as_json:
@@ -134,8 +134,8 @@ def compress(
     cpus: Cpus = None, eval_samples: EvalSamples = None,
 ) -> None:
     """Train/load → (prune → distil → INT8) → export → verify → benchmark; writes a run directory."""
+    from edgekit.core.recipe import load_recipe
     from edgekit.pipeline import run
-    from edgekit.recipe import load_recipe
 
     overrides = dict(model=model, prune=prune, prune_criterion=prune_criterion, prune_scope=prune_scope,
                      prune_steps=prune_steps, round_to=round_to, prune_ignore=prune_ignore, prune_target=prune_target,
@@ -162,8 +162,8 @@ def export(
     out: Out = None, overwrite: Overwrite = None, seed: Seed = None, eval_samples: EvalSamples = None,
 ) -> None:
     """Export a model or checkpoint to each format and verify every file in its runtime (no training)."""
+    from edgekit.core.recipe import load_recipe
     from edgekit.pipeline import run
-    from edgekit.recipe import load_recipe
 
     overrides = dict(model=model, formats=formats, img_size=img_size, num_classes=num_classes, weights=weights,
                      pretrained=pretrained, data=data or "synthetic", out=out, overwrite=overwrite, seed=seed,
@@ -186,7 +186,8 @@ def bench(
 ) -> None:
     """Time artifacts in their own runtimes (cold start and peak memory in a child process); with --baseline,
     report the latency ratio and its CI."""
-    from edgekit.bench.compare import bench as run_bench, check_device, to_json
+    from edgekit.bench.compare import bench as run_bench
+    from edgekit.bench.compare import check_device, to_json
     from edgekit.bench.cpus import parse_cpus
 
     check_device(device)
@@ -201,7 +202,7 @@ def bench(
 def _print_bench(result: dict) -> None:
     from rich.table import Table
 
-    from edgekit.ui import console
+    from edgekit.core.ui import console
 
     table = Table(title=f"latency (ms), {result['settings']['threads']} thread(s), CPUs {result['settings']['cpus']}")
     for column in ("artifact", "format", "MB", "runs", "p50", "p90", "p99", "mean", "std", "min", "cold load ms",
@@ -235,8 +236,8 @@ def analyze(
     seed: Annotated[int, typer.Option("--seed")] = 0, as_json: AsJson = False,
 ) -> None:
     """Analyse a model for pruning: per-group sensitivity table and plot (guides --prune-ignore / prune_ratios)."""
+    from edgekit.core.ui import console, info
     from edgekit.pruning.analysis import dumps, run_analysis, table
-    from edgekit.ui import console, info
 
     if not sensitivity:
         raise EdgekitError("edgekit analyze needs an analysis to run: pass --sensitivity")

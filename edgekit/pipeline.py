@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 
 from edgekit import __version__
-from edgekit.artifact import REPORT_SCHEMA, Report, RunDirectory
 from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
 from edgekit.bench.budget import load_budgets
 from edgekit.bench.environment import environment
@@ -18,19 +17,21 @@ from edgekit.bench.gate import gate_run
 from edgekit.bench.gate_output import print_gate
 from edgekit.bench.plots import accuracy_latency_plot, latency_plot
 from edgekit.bench.report import terminal_table, write_report
+from edgekit.core.errors import EdgekitError
+from edgekit.core.formats import FormatSpec, parse_formats
+from edgekit.core.recipe import Recipe, check_writable_out
+from edgekit.core.records import REPORT_SCHEMA, Report
+from edgekit.core.rundir import RunDirectory
+from edgekit.core.ui import console, info
 from edgekit.data import check_data_spec, load_data
-from edgekit.errors import EdgekitError
-from edgekit.exporters import FormatSpec, parse_formats
 from edgekit.models.build import check_img_size, create, preprocessing
 from edgekit.models.checkpoint import is_checkpoint, read_description, save_checkpoint
 from edgekit.models.zoo import ModelSpec, resolve
-from edgekit.recipe import Recipe, check_writable_out
 from edgekit.stages import distributed
 from edgekit.stages.bench import bench_run
 from edgekit.stages.chain import ChainState, planned, run_chain
 from edgekit.stages.ship import compare_to_baseline, ship
 from edgekit.stages.teacher import build_teacher
-from edgekit.ui import console, info
 
 DEFAULT_NUM_CLASSES = 1000
 

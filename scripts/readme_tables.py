@@ -1,6 +1,6 @@
 """Print the README's model and format tables from the registries (python scripts/readme_tables.py)."""
 
-from edgekit.exporters import FORMATS
+from edgekit.core.formats import FORMATS
 from edgekit.models.catalog import catalog
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekit.errors import first_line
+from edgekit.core.errors import first_line
 
 
 def test_first_line_skips_blank_lines_and_cuts():

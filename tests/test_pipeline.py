@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from edgekit.exporters import FORMATS
+from edgekit.core.formats import FORMATS
+from edgekit.core.recipe import load_recipe
 from edgekit.pipeline import run
-from edgekit.recipe import load_recipe
 
 ALL_FORMATS = ",".join(FORMATS.names())
 
@@ -68,7 +68,7 @@ def test_real_data_trains_a_teacher_and_measures_accuracy(tmp_path):
 
 
 def test_rerun_refuses_then_overwrites(tmp_path):
-    from edgekit.errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
 
     _, out = compress(tmp_path, model="test_resnet", img_size=32, formats="onnx", bench=False)
     with pytest.raises(EdgekitError, match="already exists"):

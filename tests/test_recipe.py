@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.errors import EdgekitError
-from edgekit.recipe import Recipe, check_writable_out, load_recipe
+from edgekit.core.errors import EdgekitError
+from edgekit.core.recipe import Recipe, check_writable_out, load_recipe
 
 
 def test_flags_override_yaml(tmp_path):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from edgekit.core.recipe import load_recipe
 from edgekit.pipeline import validate
-from edgekit.recipe import load_recipe
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
 

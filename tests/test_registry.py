@@ -1,7 +1,7 @@
 import pytest
 
-from edgekit.errors import EdgekitError
-from edgekit.registry import Registry
+from edgekit.core.errors import EdgekitError
+from edgekit.core.registry import Registry
 
 
 def make():

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from edgekit.ui import progress
+from edgekit.core.ui import progress
 
 
 def limited(dataset: Dataset, n: int | None) -> Dataset:

@@ -21,7 +21,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
 
 #: limit key -> (what it bounds, unit); the one table the gate, the docs and the error messages read
 LIMITS: dict[str, tuple[str, str]] = {

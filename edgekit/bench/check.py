@@ -10,8 +10,8 @@ from edgekit.bench.gate import evaluate
 from edgekit.bench.gate_output import append_step_summary, markdown
 from edgekit.bench.junit import junit_xml
 from edgekit.bench.report_file import load_report
-from edgekit.errors import EdgekitError
-from edgekit.io import atomic_write_text
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import atomic_write_text
 
 
 def run_check(report_path: Path, budget_path: Path, junit: Path | None = None, markdown_path: Path | None = None,

@@ -19,9 +19,9 @@ from edgekit.bench.environment import environment
 from edgekit.bench.isolated import probe
 from edgekit.bench.measure import MAX_RUNS, example_input, latency_record, time_calls
 from edgekit.bench.stats import mann_whitney, ratio_with_ci
-from edgekit.errors import EdgekitError, not_yet
-from edgekit.exporters import format_for_path
-from edgekit.io import sha256_file
+from edgekit.core.errors import EdgekitError, not_yet
+from edgekit.core.formats import format_for_path
+from edgekit.core.io import sha256_file
 from edgekit.runtimes import open_session
 
 ROUND = 5  # runs per side per A/B round

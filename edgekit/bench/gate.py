@@ -13,7 +13,13 @@ from pathlib import Path
 
 from edgekit.bench.budget import LATENCY_LIMITS, LIMITS, BudgetFile, artifact_fields
 from edgekit.bench.stats import LatencyDecision, quantile_test, ratio_test
-from edgekit.errors import EXIT_BUDGET, EXIT_INCONCLUSIVE, EXIT_OK, EXIT_USAGE, EdgekitError
+from edgekit.core.errors import (
+    EXIT_BUDGET,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_USAGE,
+    EdgekitError,
+)
 
 VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_INCONCLUSIVE, "error": EXIT_USAGE}
 METHOD = ("latency: Mann–Whitney U on log latency for ratios, exact binomial sign test for p50/p90; "
@@ -66,7 +72,7 @@ def gate_run(report: dict, budget_path: Path, directory: Path) -> dict:
     from edgekit.bench.budget import load_budgets
     from edgekit.bench.gate_output import markdown
     from edgekit.bench.junit import junit_xml
-    from edgekit.io import atomic_write_text
+    from edgekit.core.io import atomic_write_text
 
     try:
         gate = evaluate(report, load_budgets(budget_path), str(budget_path))

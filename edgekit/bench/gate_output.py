@@ -95,7 +95,7 @@ def append_step_summary(text: str) -> Path | None:
 
 def print_gate(gate: dict) -> None:
     """The gate table on the console (stderr); a gate that could not run is one error line."""
-    from edgekit.ui import console
+    from edgekit.core.ui import console
 
     if gate["verdict"] == "error":
         console.print(f"[bold red]budget gate: ERROR[/] {gate['error']}")

@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from edgekit.errors import first_line
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.formats import FORMATS
 
 MARKER = "EDGEKIT_PROBE "  # prefix of the child's one result line on stdout (runtimes may print too)
 
@@ -25,10 +26,7 @@ MARKER = "EDGEKIT_PROBE "  # prefix of the child's one result line on stdout (ru
 def probe(path: Path, format_name: str, threads: int, runs: int = 3, timeout: float = 300.0,
           runtime: str | None = None, env: dict | None = None) -> dict:
     """Load and run `path` `runs` times in a fresh child process; returns its cold-start record."""
-    from edgekit.errors import EdgekitError
-    from edgekit.runtimes.base import RUNTIMES
-
-    runtime = runtime or RUNTIMES.get(format_name)
+    runtime = runtime or FORMATS.get(format_name).session
     command = [sys.executable, "-m", "edgekit.bench.isolated", str(path), "--runtime", runtime,
                "--threads", str(threads), "--runs", str(runs)]
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from edgekit.io import atomic_write_json, atomic_write_text
+from edgekit.core.io import atomic_write_json, atomic_write_text
 
 COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
            "top-1 %", "p50 ms", "p90 ms", "p99 ms", "load ms", "not on fast path")

@@ -9,8 +9,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from edgekit import __version__
-from edgekit.artifact import REPORT_SCHEMA, Report
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.records import REPORT_SCHEMA, Report
 
 
 def load_report(path: Path) -> dict:

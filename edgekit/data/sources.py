@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekit.data.base import DataBundle, SyntheticImages, TensorImages, split_indices, stratified_subset
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
+from edgekit.core.paths import cache_dir
+from edgekit.core.registry import Registry
+from edgekit.data.base import (
+    DataBundle,
+    SyntheticImages,
+    TensorImages,
+    split_indices,
+    stratified_subset,
+)
 from edgekit.models.build import Preprocessing
-from edgekit.registry import Registry
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                    "Bag", "Ankle boot"]
@@ -21,10 +28,6 @@ SYNTHETIC_VAL = 64
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 DATASETS: Registry = Registry("dataset")
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit"))
 
 
 def _read_idx(path: Path) -> np.ndarray:

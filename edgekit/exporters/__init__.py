@@ -1,5 +1,5 @@
-"""Exporters: one module per format, selected through the FORMATS table."""
+"""Exporters: one module per format, each named by its row of the formats table (edgekit.core.formats)."""
 
-from edgekit.exporters.base import FORMATS, ExportResult, FormatSpec, format_for_path, parse_formats
+from edgekit.exporters.base import ExportResult, export
 
-__all__ = ["FORMATS", "ExportResult", "FormatSpec", "format_for_path", "parse_formats"]
+__all__ = ["ExportResult", "export"]

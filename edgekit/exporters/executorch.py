@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.io import atomic_write_bytes
+from edgekit.core.ui import quiet_export
 from edgekit.exporters.base import ExportResult
-from edgekit.exporters.onnx import quiet_export
-from edgekit.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ def lowered_op_counts(graph_module: torch.fx.GraphModule) -> dict[str, int]:
 
 def export_pte(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
     """Lower to the XNNPACK delegate and write one .pte program (batch fixed to the example's)."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
     from executorch.exir import to_edge_transform_and_lower
 
     path = Path(path)

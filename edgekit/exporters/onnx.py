@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import collections
-import contextlib
-import io
 import logging
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.ui import quiet_export
 from edgekit.exporters.base import ExportResult
 
 log = logging.getLogger(__name__)
@@ -24,22 +22,6 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 # protobuf cannot serialise a single file above 2 GiB; leave headroom for the graph itself
 _EXTERNAL_DATA_BYTES = 1_800_000_000
-
-
-@contextlib.contextmanager
-def quiet_export():
-    """Silence the warnings and stdout chatter exporters emit; errors still propagate."""
-    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "torch._export", "nncf")
-    levels = {name: logging.getLogger(name).level for name in noisy}
-    for name in noisy:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def _export_dynamo(model: torch.nn.Module, example: torch.Tensor, tmp: Path, external: bool) -> None:
@@ -79,7 +61,7 @@ def _finish(path: Path, external: bool, keep_metadata: bool = False) -> "onnx.Mo
     for node in [] if keep_metadata else _iter_nodes(proto.graph):
         del node.metadata_props[:]
     if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
-        from edgekit.quant.onnx_qdq import activations_to_uint8
+        from edgekit.exporters.onnx_qdq import activations_to_uint8
 
         activations_to_uint8(proto)
     if external:  # onnx appends to an existing data file; the tensors are in memory now

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.io import publish
+from edgekit.core.ui import quiet_export
 from edgekit.exporters.base import ExportResult
-from edgekit.exporters.onnx import quiet_export
 from edgekit.exporters.tflite_io import TFLITE_IO, float_interface
 from edgekit.exporters.tflite_rewrites import tflite_compatible
-from edgekit.io import publish
+from edgekit.models.program import QD, get_attr, is_quantized, op_name
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,41 @@ def xnnpack_fallback_ops(path: Path) -> list[str]:
     return sorted(set(undelegated_ops(interpreter)))
 
 
+def unfold_weights(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Rewrite folded int8 weight constants as float constants followed by their quantize op.
+
+    `convert_pt2e` folds each weight's quantize into an int8 constant; litert-torch wants the unfolded
+    form (float weight → quantize → dequantize). quantize(dequantize(q)) == q, so the model is unchanged.
+    """
+    graph = model.graph
+    for node in list(graph.nodes):
+        if node.op != "call_function" or not op_name(node).startswith(f"{QD}.dequantize_per_"):
+            continue
+        source = node.args[0]
+        if source.op != "get_attr":
+            continue
+        qweight = get_attr(model, source.target)
+        if qweight.dtype not in (torch.int8, torch.uint8):
+            continue
+        quant_args = node.args[1:]
+        per_channel = "per_channel" in op_name(node)
+        dequantize = (torch.ops.quantized_decomposed.dequantize_per_channel if per_channel
+                      else torch.ops.quantized_decomposed.dequantize_per_tensor)
+        quantize = (torch.ops.quantized_decomposed.quantize_per_channel if per_channel
+                    else torch.ops.quantized_decomposed.quantize_per_tensor)
+        params = [get_attr(model, a.target) if isinstance(a, torch.fx.Node) else a for a in quant_args]
+        weight = dequantize.default(qweight, *params)
+        name = f"{source.target}_float"
+        model.register_buffer(name, weight)
+        with graph.inserting_before(node):
+            float_node = graph.get_attr(name)
+            quantized = graph.call_function(quantize.default, (float_node, *quant_args))
+        node.replace_input_with(source, quantized)
+    graph.eliminate_dead_code()
+    model.recompile()
+    return model
+
+
 def _for_conversion(model: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
     """The model and converter options: a PT2E-quantized model needs unfolded weights and static-QDQ mode.
 
@@ -102,8 +138,6 @@ def _for_conversion(model: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
     quantize/dequantize nodes decide the scheme, so the file is the same integer model as the other formats.
     """
     import copy
-
-    from edgekit.quant.graph import is_quantized, unfold_weights
 
     if not is_quantized(model):
         return model, {}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
-from edgekit.io import atomic_write_bytes
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import atomic_write_bytes
 
 TFLITE_IO = ("int8", "float")
 _INTEGER_TYPES = {9, 3}  # schema TensorType INT8, UINT8

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
 from edgekit.models.zoo import ModelSpec
 
 log = logging.getLogger(__name__)

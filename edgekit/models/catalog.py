@@ -6,12 +6,12 @@ import json
 
 import torch
 
-from edgekit.data.sources import cache_dir
-from edgekit.io import atomic_write_json
+from edgekit.core.io import atomic_write_json
+from edgekit.core.paths import cache_dir
+from edgekit.core.ui import progress
 from edgekit.models.build import create
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.zoo import MODELS, ModelSpec
-from edgekit.ui import progress
 
 
 def _stats(spec: ModelSpec) -> dict:

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from edgekit import __version__
-from edgekit.errors import EdgekitError
-from edgekit.io import atomic_write_bytes, atomic_write_json
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import atomic_write_bytes, atomic_write_json
 
 WEIGHTS_FILE = "model.safetensors"
 DESCRIPTION_FILE = "model.json"
@@ -85,6 +85,6 @@ def replay_edit(model: torch.nn.Module, edit: dict, directory: Path) -> None:
     kind = edit.get("kind") if isinstance(edit, dict) else None
     if kind != "prune":
         raise EdgekitError(f"'{directory}' records a structural edit ({kind!r}) this edgekit version cannot replay")
-    from edgekit.pruning.structure import replay
+    from edgekit.models.structure import replay
 
     replay(model, edit.get("modules", {}))

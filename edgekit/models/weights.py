@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError, first_line
 
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
 

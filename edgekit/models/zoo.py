@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgekit.registry import Registry
+from edgekit.core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def resolve(name: str) -> ModelSpec:
     if name.startswith(TIMM_PREFIX):
         import timm
 
-        from edgekit.errors import EdgekitError
+        from edgekit.core.errors import EdgekitError
 
         timm_id = name[len(TIMM_PREFIX):]
         if not timm.is_model(timm_id):

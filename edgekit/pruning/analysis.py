@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError
-from edgekit.io import atomic_write_json
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import atomic_write_json
 
 
 def parse_ratios(text: str) -> list[float]:

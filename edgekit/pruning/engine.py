@@ -11,10 +11,10 @@ from typing import Callable
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
-from edgekit.pruning import structure
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.registry import Registry
+from edgekit.models import structure
 from edgekit.pruning.handlers import handler_for
-from edgekit.registry import Registry
 
 log = logging.getLogger(__name__)
 

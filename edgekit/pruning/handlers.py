@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from edgekit.registry import Registry
+from edgekit.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from edgekit.bench.measure import summarize, time_calls
 
 
 def onnx_available() -> bool:
-    from edgekit.exporters import FORMATS
+    from edgekit.core.formats import FORMATS
 
     try:
         FORMATS.get("onnx").check_installed()
@@ -22,11 +22,11 @@ def onnx_available() -> bool:
 
 
 def _session(model: torch.nn.Module, img_size: int, directory: Path, name: str, threads: int):
-    from edgekit.exporters import FORMATS
+    from edgekit.exporters import export
     from edgekit.runtimes import open_session
 
     path = directory / f"{name}.onnx"
-    FORMATS.get("onnx").export(model.eval(), torch.zeros(1, 3, img_size, img_size), path)
+    export("onnx", model.eval(), torch.zeros(1, 3, img_size, img_size), path)
     return open_session(path, threads=threads)
 
 

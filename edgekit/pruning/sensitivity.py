@@ -11,8 +11,8 @@ import warnings
 
 import torch
 
+from edgekit.core.ui import progress
 from edgekit.pruning.engine import PruneConfig, make_pruner
-from edgekit.ui import progress
 
 
 def _save(model: torch.nn.Module, dg) -> dict:

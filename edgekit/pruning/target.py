@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.pruning.engine import MAX_RATIO, PruneConfig, prune
 
 TARGET_METRICS = ("macs", "latency")

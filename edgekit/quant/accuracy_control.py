@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 
 from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
+from edgekit.core.ui import info, progress
+from edgekit.data.batches import fetch
 from edgekit.quant import scheme
-from edgekit.stages.train import fetch
-from edgekit.ui import info, progress
 
 RANKING_IMAGES = 256
 

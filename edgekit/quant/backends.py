@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
-from edgekit.errors import require_modules
-from edgekit.registry import Registry
+from edgekit.core.errors import require_modules
+from edgekit.core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -7,71 +7,16 @@ import collections
 import torch
 from torch.fx.passes.tools_common import legalize_graph
 
-_QD = "quantized_decomposed"
-
-
-def _op_name(node: torch.fx.Node) -> str:
-    target = node.target
-    name = getattr(target, "__name__", str(target))
-    namespace = getattr(target, "namespace", "")
-    return f"{namespace}.{name}" if namespace else name
-
-
-def is_quantized(model: torch.nn.Module) -> bool:
-    """True when `model` is a PT2E-converted graph carrying quantize/dequantize nodes."""
-    graph = getattr(model, "graph", None)
-    return graph is not None and any(n.op == "call_function" and _op_name(n).startswith(_QD) for n in graph.nodes)
+from edgekit.models.program import QD, op_name
 
 
 def qdq_counts(model: torch.fx.GraphModule) -> dict[str, int]:
     """How many quantize/dequantize nodes of each kind the graph holds."""
     counts: collections.Counter[str] = collections.Counter()
     for node in model.graph.nodes:
-        if node.op == "call_function" and _op_name(node).startswith(_QD):
-            counts[_op_name(node).split(".")[1]] += 1
+        if node.op == "call_function" and op_name(node).startswith(QD):
+            counts[op_name(node).split(".")[1]] += 1
     return dict(sorted(counts.items()))
-
-
-def unfold_weights(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Rewrite folded int8 weight constants as float constants followed by their quantize op.
-
-    `convert_pt2e` folds each weight's quantize into an int8 constant; litert-torch wants the unfolded
-    form (float weight → quantize → dequantize). quantize(dequantize(q)) == q, so the model is unchanged.
-    """
-    graph = model.graph
-    for node in list(graph.nodes):
-        if node.op != "call_function" or not _op_name(node).startswith(f"{_QD}.dequantize_per_"):
-            continue
-        source = node.args[0]
-        if source.op != "get_attr":
-            continue
-        qweight = _get_attr(model, source.target)
-        if qweight.dtype not in (torch.int8, torch.uint8):
-            continue
-        quant_args = node.args[1:]
-        per_channel = "per_channel" in _op_name(node)
-        dequantize = (torch.ops.quantized_decomposed.dequantize_per_channel if per_channel
-                      else torch.ops.quantized_decomposed.dequantize_per_tensor)
-        quantize = (torch.ops.quantized_decomposed.quantize_per_channel if per_channel
-                    else torch.ops.quantized_decomposed.quantize_per_tensor)
-        params = [_get_attr(model, a.target) if isinstance(a, torch.fx.Node) else a for a in quant_args]
-        weight = dequantize.default(qweight, *params)
-        name = f"{source.target}_float"
-        model.register_buffer(name, weight)
-        with graph.inserting_before(node):
-            float_node = graph.get_attr(name)
-            quantized = graph.call_function(quantize.default, (float_node, *quant_args))
-        node.replace_input_with(source, quantized)
-    graph.eliminate_dead_code()
-    model.recompile()
-    return model
-
-
-def _get_attr(model: torch.nn.Module, target: str) -> torch.Tensor:
-    value = model
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def fold_relu6(model: torch.fx.GraphModule) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from edgekit.errors import EdgekitError, first_line
-from edgekit.ui import info
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.ui import info
 
 _WEIGHTED = ("Conv", "Gemm", "MatMul")
 
@@ -74,7 +74,8 @@ def nncf_float_layers(model: torch.nn.Module, layers: list[str], batches: list[t
     import nncf
     import onnx
 
-    from edgekit.exporters.onnx import export_onnx, quiet_export
+    from edgekit.core.ui import quiet_export
+    from edgekit.exporters.onnx import export_onnx
 
     loader = DataLoader(val, batch_size=64, shuffle=False)
     with tempfile.TemporaryDirectory() as tmp:

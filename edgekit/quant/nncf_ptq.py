@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from edgekit.exporters.onnx import quiet_export
+from edgekit.core.ui import quiet_export
 from edgekit.quant.pt2e import finish
 
 

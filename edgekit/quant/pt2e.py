@@ -7,10 +7,15 @@ from typing import Iterable
 
 import torch
 
-from edgekit.errors import EdgekitError, first_line
-from edgekit.exporters.onnx import quiet_export
+from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.ui import quiet_export
 from edgekit.exporters.tflite_rewrites import tflite_compatible
-from edgekit.quant.graph import drop_dropouts, fold_relu6, quantize_sigmoid_gates, requantize_pads
+from edgekit.quant.graph import (
+    drop_dropouts,
+    fold_relu6,
+    quantize_sigmoid_gates,
+    requantize_pads,
+)
 
 MAX_BATCH = 4096
 

@@ -1,5 +1,5 @@
-"""Runtime adapters: one module per runtime (onnxruntime, LiteRT, ExecuTorch)."""
+"""Runtime adapters: one module per runtime (onnxruntime, LiteRT, ExecuTorch), named by the formats table."""
 
-from edgekit.runtimes.base import RUNTIMES, RuntimeSession, open_session
+from edgekit.runtimes.base import RuntimeSession, open_session, session_class
 
-__all__ = ["RUNTIMES", "RuntimeSession", "open_session"]
+__all__ = ["RuntimeSession", "open_session", "session_class"]

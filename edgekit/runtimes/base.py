@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
-from edgekit.registry import Registry
+from edgekit.core.errors import EdgekitError
+from edgekit.core.formats import FORMATS, FormatSpec, format_for_path
 
 
 class RuntimeSession(ABC):
@@ -52,21 +52,17 @@ class RuntimeSession(ABC):
         return {}
 
 
-# format name -> "module:Class" of a RuntimeSession subclass, imported on use
-RUNTIMES: Registry[str] = Registry("runtime")
-RUNTIMES.add("onnx", "edgekit.runtimes.onnxruntime:OrtSession", aliases=("onnxruntime",))
-RUNTIMES.add("tflite", "edgekit.runtimes.litert:LiteRTSession", aliases=("litert",))
-RUNTIMES.add("pte", "edgekit.runtimes.executorch:ExecuTorchSession", aliases=("executorch",))
+def session_class(fmt: str | FormatSpec) -> type[RuntimeSession]:
+    """The RuntimeSession class that loads files of `fmt` (a format name or formats-table row)."""
+    spec = FORMATS.get(fmt) if isinstance(fmt, str) else fmt
+    module_name, cls_name = spec.session.split(":")
+    return getattr(importlib.import_module(module_name), cls_name)
 
 
 def open_session(path: Path, threads: int = 1, format_name: str | None = None) -> RuntimeSession:
     """Load `path` in the runtime of its format (by suffix unless `format_name` is given)."""
-    from edgekit.exporters import FORMATS, format_for_path
-
     spec = FORMATS.get(format_name) if format_name else format_for_path(path)
     spec.check_installed()
     if not Path(path).is_file():
         raise EdgekitError(f"artifact '{path}' does not exist")
-    module_name, cls_name = RUNTIMES.get(spec.name).split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(Path(path), threads)
+    return session_class(spec)(Path(path), threads)

@@ -14,10 +14,10 @@ from edgekit.bench.compare import interleaved
 from edgekit.bench.cpus import parse_cpus, pinned
 from edgekit.bench.isolated import probe
 from edgekit.bench.measure import example_input, latency_record, time_calls
-from edgekit.errors import first_line
+from edgekit.core.errors import first_line
+from edgekit.core.ui import info, native_stderr_captured
 from edgekit.runtimes import open_session
 from edgekit.stages.ship import quarantine
-from edgekit.ui import info, native_stderr_captured
 
 log = logging.getLogger(__name__)
 

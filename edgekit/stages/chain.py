@@ -9,9 +9,9 @@ from typing import Callable
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
+from edgekit.core.registry import Registry
 from edgekit.models.checkpoint import ModelDescription
-from edgekit.registry import Registry
 
 
 @dataclass

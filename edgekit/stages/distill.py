@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from edgekit.stages.train import Objective, fetch
+from edgekit.data.batches import fetch
+from edgekit.stages.train import Objective
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -87,7 +88,7 @@ def teacher_logits(teacher: torch.nn.Module, dataset, batch_size: int = 256) -> 
 
 def run_kd(state, recipe, data) -> dict:
     """The `kd` stage: fine-tune the compressed student against the FP32 teacher on the training data."""
-    from edgekit.errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
     from edgekit.stages import distributed as dist
     from edgekit.stages.teacher import train_config, train_state_path
     from edgekit.stages.train import train
@@ -118,7 +119,7 @@ def run_kd(state, recipe, data) -> dict:
 
 def run_finetune(state, recipe, data) -> dict:
     """The `finetune` stage: recover accuracy after compression with labels only (no teacher)."""
-    from edgekit.errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
     from edgekit.stages.teacher import train_config, train_state_path
     from edgekit.stages.train import train
 

@@ -8,14 +8,14 @@ import importlib.metadata
 
 import torch
 
+from edgekit.core.errors import first_line
+from edgekit.core.ui import info
 from edgekit.data import DataBundle
-from edgekit.errors import first_line
 from edgekit.models.complexity import count_macs, count_params
+from edgekit.models.structure import widths
 from edgekit.pruning import latency
 from edgekit.pruning.engine import PruneConfig, prune
-from edgekit.pruning.structure import widths
 from edgekit.pruning.target import parse_target, search_ratio
-from edgekit.ui import info
 
 TAYLOR_BATCHES = 4
 TAYLOR_BATCH_SIZE = 16

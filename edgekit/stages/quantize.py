@@ -7,14 +7,14 @@ import dataclasses
 
 import torch
 
-from edgekit.errors import EdgekitError
-from edgekit.quant import pt2e, scheme
+from edgekit.core.errors import EdgekitError
+from edgekit.core.ui import info
+from edgekit.data.batches import fetch
 from edgekit.models.zoo import resolve
+from edgekit.quant import pt2e, scheme
 from edgekit.quant.backends import choose_backend, named_backend
 from edgekit.quant.census import graph_census
 from edgekit.quant.graph import qdq_counts
-from edgekit.stages.train import fetch
-from edgekit.ui import info
 
 MODES = ("auto", "qat", "ptq")
 

@@ -13,12 +13,13 @@ from torch.utils.data import Dataset
 
 from edgekit.bench.accuracy import evaluate, limited
 from edgekit.bench.measure import parity
-from edgekit.errors import first_line
-from edgekit.exporters import FormatSpec
-from edgekit.io import sha256_file
+from edgekit.core.errors import first_line
+from edgekit.core.formats import FormatSpec
+from edgekit.core.io import sha256_file
+from edgekit.core.ui import info, native_stderr_captured
+from edgekit.exporters import export
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.runtimes import open_session
-from edgekit.ui import info, native_stderr_captured
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def ship(model: torch.nn.Module, formats: list[FormatSpec], directory: Path, ste
         try:
             info(f"export: {spec.name} → {path.name}")
             with native_stderr_captured():
-                result = spec.export(model, example, path, **(export_options or {}).get(spec.name, {}))
+                result = export(spec, model, example, path, **(export_options or {}).get(spec.name, {}))
             record.update(op_counts=result.op_counts, fallback_ops=result.fallback_ops, notes=result.notes)
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             log.debug("export failed", exc_info=True)

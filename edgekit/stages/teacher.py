@@ -11,17 +11,22 @@ from pathlib import Path
 
 import torch
 
+from edgekit.core.io import sha256_file
+from edgekit.core.paths import cache_dir
+from edgekit.core.recipe import Recipe
+from edgekit.core.ui import info
 from edgekit.data import DataBundle
-from edgekit.data.sources import cache_dir
-from edgekit.io import sha256_file
 from edgekit.models.build import create, probe_forward
-from edgekit.models.checkpoint import ModelDescription, is_checkpoint, load_checkpoint, save_checkpoint
+from edgekit.models.checkpoint import (
+    ModelDescription,
+    is_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from edgekit.models.weights import apply_state_dict, read_state_dict
 from edgekit.models.zoo import ModelSpec
-from edgekit.recipe import Recipe
 from edgekit.stages.distributed import barrier, is_main
 from edgekit.stages.train import TrainConfig, train
-from edgekit.ui import info
 
 TRAINER_VERSION = 2
 

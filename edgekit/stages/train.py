@@ -18,12 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, default_collate
 
+from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
+from edgekit.data.batches import fetch, set_epoch
 from edgekit.stages import distributed as dist
-from edgekit.stages.train_state import check_compatible, fingerprint, read_state, save_state
-from edgekit.ui import info, progress
+from edgekit.stages.train_state import (
+    check_compatible,
+    fingerprint,
+    read_state,
+    save_state,
+)
 
 
 @dataclass(frozen=True)
@@ -47,22 +52,6 @@ class TrainResult:
     best_epoch: int | None
     best_top1: float | None
     resumed_from_epoch: int = 0
-
-
-def set_epoch(dataset: Dataset, epoch: int) -> None:
-    """Tell an in-memory dataset (possibly behind a Subset) which epoch's augmentation to draw."""
-    while dataset is not None:
-        if hasattr(dataset, "epoch"):
-            dataset.epoch = epoch
-        dataset = getattr(dataset, "dataset", None)
-
-
-def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch, through the dataset's vectorised `__getitems__` when it has one."""
-    getitems = getattr(dataset, "__getitems__", None)
-    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
-    images, labels = default_collate(samples)
-    return images, labels
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from edgekit.errors import EdgekitError
-from edgekit.io import atomic_write_bytes
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import atomic_write_bytes
 
 STATE_FORMAT = "edgekit-train-state"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit import __version__
-from edgekit.artifact import REPORT_SCHEMA
 from edgekit.bench.measure import latency_record
+from edgekit.core.records import REPORT_SCHEMA
 
 
 def lognormal(rng: np.random.Generator, median_ms: float, n: int, sigma: float = 0.15) -> np.ndarray:

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from doubles import assert_one_line_error, tiny_onnx
 
 pytest.importorskip("onnxruntime")

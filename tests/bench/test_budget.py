@@ -1,7 +1,7 @@
 import pytest
 
 from edgekit.bench.budget import Match, load_budgets
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 
 GOOD = """
 alpha: 0.01

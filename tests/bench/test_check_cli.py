@@ -4,7 +4,6 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from doubles import assert_one_line_error, lognormal, make_artifact, make_report
 
 

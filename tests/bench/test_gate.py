@@ -2,14 +2,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from doubles import lognormal, make_artifact, make_report
 
 from edgekit.bench.budget import BudgetFile
 from edgekit.bench.gate import evaluate, exit_code
 from edgekit.bench.gate_output import append_step_summary, markdown
 from edgekit.bench.junit import junit_xml
-from edgekit.errors import EdgekitError
-
-from doubles import lognormal, make_artifact, make_report
+from edgekit.core.errors import EdgekitError
 
 
 def budgets(*entries, alpha=0.002):

@@ -5,11 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from doubles import lognormal, make_artifact, make_report
 
 from edgekit.bench.budget import BudgetFile
 from edgekit.bench.gate import evaluate
-
-from doubles import lognormal, make_artifact, make_report
 
 TRIALS, RUNS, MEDIAN = 200, 100, 10.0
 

@@ -5,11 +5,10 @@ import os
 import sys
 
 import pytest
+from doubles import tiny_onnx
 
 from edgekit.bench.isolated import probe
-from edgekit.errors import EdgekitError
-
-from doubles import tiny_onnx
+from edgekit.core.errors import EdgekitError
 
 pytest.importorskip("onnxruntime")
 

@@ -96,7 +96,7 @@ def test_cpu_lists_and_pinning():
     import pytest
 
     from edgekit.bench.cpus import available_cpus, parse_cpus, pinned
-    from edgekit.errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
 
     cpus = available_cpus()
     assert parse_cpus(str(cpus[0])) == [cpus[0]]

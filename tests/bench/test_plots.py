@@ -1,6 +1,6 @@
-from edgekit.bench.plots import accuracy_latency_plot, latency_plot, pareto_front
-
 from doubles import lognormal, make_artifact
+
+from edgekit.bench.plots import accuracy_latency_plot, latency_plot, pareto_front
 
 
 def test_pareto_front_keeps_only_undominated_points():

@@ -1,11 +1,10 @@
 import json
 
 import pytest
+from doubles import lognormal, make_artifact, make_report
 
 from edgekit.bench.report_file import load_report
-from edgekit.errors import EdgekitError
-
-from doubles import lognormal, make_artifact, make_report
+from edgekit.core.errors import EdgekitError
 
 
 def write(tmp_path, report) -> str:

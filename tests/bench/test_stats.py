@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from edgekit.bench.stats import (binomial_cdf, mann_whitney, normal_isf, quantile_test, ratio_test, shift_interval)
+from edgekit.bench.stats import (
+    binomial_cdf,
+    mann_whitney,
+    normal_isf,
+    quantile_test,
+    ratio_test,
+    shift_interval,
+)
 
 
 def test_mann_whitney_matches_scipy_with_ties():

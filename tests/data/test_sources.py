@@ -3,9 +3,9 @@ import pytest
 import torch
 from PIL import Image
 
+from edgekit.core.errors import EdgekitError
 from edgekit.data import check_data_spec, load_data
 from edgekit.data.base import stratified_subset
-from edgekit.errors import EdgekitError
 from edgekit.models.build import Preprocessing
 
 PREP = Preprocessing((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "bilinear", 0.9)

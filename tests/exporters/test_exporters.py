@@ -9,8 +9,9 @@ import pytest
 import timm
 import torch
 
-from edgekit.errors import EdgekitError
-from edgekit.exporters import FORMATS, ExportResult
+from edgekit.core.errors import EdgekitError
+from edgekit.core.formats import FORMATS
+from edgekit.exporters import ExportResult, export
 
 PX = 64
 
@@ -40,7 +41,7 @@ def exported(tiny, tmp_path_factory):
     """format name -> ExportResult for the tiny model (exported once per module)."""
     out = tmp_path_factory.mktemp("export")
     model, example = tiny
-    return {name: spec.export(model, example, out / f"tiny{spec.suffix}") for name, spec in FORMATS.items()}
+    return {name: export(spec, model, example, out / f"tiny{spec.suffix}") for name, spec in FORMATS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def odd(tmp_path_factory):
     out = tmp_path_factory.mktemp("odd")
     torch.manual_seed(0)
     model, example = OddOps().eval(), torch.randn(1, 3, 32, 32)
-    return {name: spec.export(model, example, out / f"odd{spec.suffix}") for name, spec in FORMATS.items()}
+    return {name: export(spec, model, example, out / f"odd{spec.suffix}") for name, spec in FORMATS.items()}
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite", "pte"])
@@ -124,7 +125,7 @@ def test_failed_export_leaves_no_file(tmp_path):
             raise RuntimeError("boom")
 
     with pytest.raises(EdgekitError, match="ExecuTorch export failed"):
-        FORMATS.get("pte").export(Broken(), torch.randn(1, 3, 8, 8), tmp_path / "broken.pte")
+        export("pte", Broken(), torch.randn(1, 3, 8, 8), tmp_path / "broken.pte")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.exporters.tflite import export_tflite
 from edgekit.quant import pt2e, scheme
 from edgekit.quant.census import tflite_census

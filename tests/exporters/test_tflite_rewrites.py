@@ -7,7 +7,7 @@ import pytest
 import torch
 from timm.models.mobilevit import LinearSelfAttention
 
-from edgekit.exporters import FORMATS
+from edgekit.exporters import export
 from edgekit.exporters.tflite_rewrites import tflite_compatible
 
 
@@ -55,7 +55,7 @@ def test_linear_self_attention_converts_and_matches(block, tmp_path):
 
     model, x = block
     x = x[:1]
-    result = FORMATS.get("tflite").export(model, x, tmp_path / "lsa.tflite")
+    result = export("tflite", model, x, tmp_path / "lsa.tflite")
     assert any("workaround" in note for note in result.notes)
     assert type(model.attn) is LinearSelfAttention
     interpreter = Interpreter(model_path=str(result.path), num_threads=1)
@@ -78,7 +78,7 @@ def test_int8_capture_goes_through_the_substitute_so_the_integer_model_converts(
     converted = pt2e.ptq(pt2e.capture(model, x[:1]), scheme.xnnpack_quantizer(), calibration)
     assert type(model.attn) is LinearSelfAttention
     assert not any(n.target == torch.ops.aten.expand.default for n in converted.graph.nodes)
-    result = FORMATS.get("tflite").export(converted, x[:1], tmp_path / "lsa_int8.tflite")
+    result = export("tflite", converted, x[:1], tmp_path / "lsa_int8.tflite")
     out = open_session(result.path, threads=1).run(x.numpy())
     with torch.no_grad():
         reference = converted(x).numpy()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.models import resolve
 from edgekit.models.build import create
 from edgekit.models.checkpoint import ModelDescription, load_checkpoint, save_checkpoint

@@ -1,7 +1,7 @@
 import pytest
 import timm
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import check_img_size, create, probe_forward
 

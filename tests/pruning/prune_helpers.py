@@ -6,7 +6,7 @@ import numpy as np
 import timm
 import torch
 
-from edgekit.pruning import structure
+from edgekit.models import structure
 
 
 def build(timm_id: str, px: int, **kwargs) -> torch.nn.Module:
@@ -43,12 +43,12 @@ def onnx_max_diff(model: torch.nn.Module, x: torch.Tensor, tmp_path, shipped: bo
     """(max |onnxruntime - PyTorch|, tolerance, passed) on `x`: edgekit's parity rule. `shipped` uses edgekit's
     own exporter (dynamo, ~5-15 s); otherwise torch's TorchScript exporter (~2 s) checks the pruned graph."""
     from edgekit.bench.measure import parity
-    from edgekit.exporters import FORMATS
+    from edgekit.exporters import export
     from edgekit.runtimes import open_session
 
     path = tmp_path / "m.onnx"
     if shipped:
-        FORMATS.get("onnx").export(model.eval(), x[:1], path)
+        export("onnx", model.eval(), x[:1], path)
     else:
         torch.onnx.export(model.eval(), (x[:1],), str(path), dynamo=False, opset_version=18, input_names=["x"],
                           dynamic_axes={"x": {0: "batch"}})

@@ -6,7 +6,7 @@ import pytest
 import torch
 from prune_helpers import build, changed_widths_not_multiple, same_outputs
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.models.complexity import count_macs
 from edgekit.pruning import CRITERIA, PruneConfig, prune
 from edgekit.pruning.target import parse_target, search_ratio

@@ -10,9 +10,15 @@ import os
 
 import pytest
 import torch
-from prune_helpers import build, changed_widths_not_multiple, onnx_max_diff, same_outputs
+from prune_helpers import (
+    build,
+    changed_widths_not_multiple,
+    onnx_max_diff,
+    same_outputs,
+)
 
-from edgekit.pruning import PruneConfig, prune, structure
+from edgekit.models import structure
+from edgekit.pruning import PruneConfig, prune
 
 # family -> (timm architecture, input px, constructor overrides that shrink it)
 FAMILIES = {
@@ -73,7 +79,7 @@ def test_family_prunes_exports_and_replays(family, tmp_path):
 
 @pytest.mark.parametrize("family", list(REFUSED))
 def test_refused_family_is_one_clear_error(family):
-    from edgekit.errors import EdgekitError
+    from edgekit.core.errors import EdgekitError
 
     timm_id, px, message = REFUSED[family]
     model = build(timm_id, px)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from prune_helpers import randomise_norms, same_outputs
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.models.build import create
 from edgekit.models.checkpoint import ModelDescription, load_checkpoint, save_checkpoint
 from edgekit.models.zoo import resolve

@@ -5,7 +5,7 @@ import types
 import pytest
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 from edgekit.quant import accuracy_control, pt2e
 from edgekit.quant.backends import QUANT_BACKENDS
 

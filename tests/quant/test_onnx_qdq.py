@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from edgekit.exporters.onnx import export_onnx
+from edgekit.exporters.onnx_qdq import UINT8
 from edgekit.quant import pt2e, scheme
 from edgekit.quant.census import onnx_census
-from edgekit.quant.onnx_qdq import UINT8
 from edgekit.runtimes import open_session
 
 

@@ -1,11 +1,12 @@
 import copy
 
 import pytest
-
 import torch
 
+from edgekit.exporters.tflite import unfold_weights
+from edgekit.models.program import is_quantized
 from edgekit.quant import pt2e, scheme
-from edgekit.quant.graph import fold_relu6, is_quantized, qdq_counts, unfold_weights
+from edgekit.quant.graph import fold_relu6, qdq_counts
 
 
 def _quantize(model, batches, float_layers=()):
@@ -101,7 +102,7 @@ class _WindowPad(torch.nn.Module):
 
 
 def test_pad_of_a_quantized_tensor_stays_integer_and_loads_in_executorch(tmp_path):
-    from edgekit.exporters import FORMATS
+    from edgekit.exporters import export
     from edgekit.runtimes import open_session
 
     torch.manual_seed(0)
@@ -111,7 +112,7 @@ def test_pad_of_a_quantized_tensor_stays_integer_and_loads_in_executorch(tmp_pat
     assert pads and all(u.target == torch.ops.quantized_decomposed.quantize_per_tensor.default
                         for pad in pads for u in pad.users)
     # XNNPACK refuses a pad with an int8 input and a float output ("Failed to load method forward") without it
-    path = FORMATS.get("pte").export(converted, x[:1], tmp_path / "pad.pte").path
+    path = export("pte", converted, x[:1], tmp_path / "pad.pte").path
     out = open_session(path, threads=1).run(x[:2].numpy())
     with torch.no_grad():
         ref = converted(x[:2]).numpy()
@@ -166,12 +167,13 @@ def test_a_sigmoid_that_is_not_a_gate_stays_float(batches):
 @pytest.mark.parametrize("fmt", ["tflite", "pte"])
 def test_every_format_runs_the_quantized_gates_exactly(gated, batches, tmp_path, fmt):
     """The gates' rounding is part of the one integer model: LiteRT and ExecuTorch reproduce it bit for bit."""
-    from edgekit.exporters import FORMATS
+    from edgekit.core.formats import FORMATS
+    from edgekit.exporters import export
     from edgekit.quant.census import tflite_census
     from edgekit.runtimes import open_session
 
     converted = _quantize(gated, batches)
-    result = FORMATS.get(fmt).export(converted, batches[0][:1], tmp_path / f"gated{FORMATS.get(fmt).suffix}")
+    result = export(fmt, converted, batches[0][:1], tmp_path / f"gated{FORMATS.get(fmt).suffix}")
     out = open_session(result.path, threads=1).run(batches[3][:2].numpy())
     with torch.no_grad():
         ref = converted(batches[3][:2]).numpy()

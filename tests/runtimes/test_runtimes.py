@@ -10,8 +10,9 @@ import pytest
 import timm
 import torch
 
-from edgekit.errors import EdgekitError
-from edgekit.exporters import FORMATS
+from edgekit.core.errors import EdgekitError
+from edgekit.core.formats import FORMATS
+from edgekit.exporters import export
 from edgekit.runtimes import open_session
 from edgekit.runtimes.executorch import ExecuTorchSession
 from edgekit.runtimes.litert import LiteRTSession
@@ -32,7 +33,7 @@ def artifacts(request, tmp_path_factory):
     model = timm.create_model(request.param, **MODELS[request.param]).eval()
     example = torch.randn(1, 3, PX, PX)
     out = tmp_path_factory.mktemp(request.param)
-    paths = {name: FORMATS.get(name).export(model, example, out / f"m{FORMATS.get(name).suffix}").path for name in FMTS}
+    paths = {name: export(name, model, example, out / f"m{FORMATS.get(name).suffix}").path for name in FMTS}
     return model, paths
 
 
@@ -64,7 +65,7 @@ def test_fixed_batch_two_splits_and_rejects_odd_batches(tmp_path):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                 torch.nn.Flatten(), torch.nn.Linear(8, 10)).eval()
-    path = FORMATS.get("pte").export(model, torch.randn(2, 3, 32, 32), tmp_path / "b2.pte").path
+    path = export("pte", model, torch.randn(2, 3, 32, 32), tmp_path / "b2.pte").path
     session = open_session(path, threads=1)
     assert session.fixed_batch == 2
     x = np.random.default_rng(2).standard_normal((4, 3, 32, 32), dtype=np.float32)
@@ -111,7 +112,7 @@ def heavy(tmp_path_factory):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("heavy")
     model, example = ConvStack().eval(), torch.randn(1, 3, PX, PX)
-    return {name: FORMATS.get(name).export(model, example, out / f"h{FORMATS.get(name).suffix}").path for name in FMTS}
+    return {name: export(name, model, example, out / f"h{FORMATS.get(name).suffix}").path for name in FMTS}
 
 
 def _thread_cpu_ticks() -> dict[int, int]:

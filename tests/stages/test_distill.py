@@ -2,9 +2,9 @@
 
 import torch
 
+from edgekit.core.recipe import Recipe
 from edgekit.models import resolve
 from edgekit.models.build import create
-from edgekit.recipe import Recipe
 from edgekit.stages.chain import planned
 from edgekit.stages.distill import Distillation, kd_loss
 

@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
+from edgekit.core.errors import EdgekitError
+from edgekit.core.recipe import Recipe
 from edgekit.data import load_data
-from edgekit.errors import EdgekitError
 from edgekit.models.build import create, preprocessing
 from edgekit.models.checkpoint import ModelDescription
 from edgekit.models.zoo import resolve
 from edgekit.pipeline import validate
-from edgekit.recipe import Recipe
 from edgekit.stages import prune as stage
 from edgekit.stages.chain import ChainState
 

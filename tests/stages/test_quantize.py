@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from edgekit.core.errors import EdgekitError
+from edgekit.core.recipe import Recipe, load_recipe
 from edgekit.data.base import DataBundle
-from edgekit.errors import EdgekitError
 from edgekit.pipeline import run
-from edgekit.recipe import Recipe, load_recipe
 from edgekit.quant.backends import choose_backend
 from edgekit.stages.quantize import calibration_batches, resolve_mode
 

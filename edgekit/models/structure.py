@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 
 _PLAIN = (bool, int, float, str)
 

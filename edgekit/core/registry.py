@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Callable, Generic, Iterator, TypeVar
 
-from edgekit.errors import EdgekitError
+from edgekit.core.errors import EdgekitError
 
 T = TypeVar("T")
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import sys
 import tempfile
+import warnings
 from typing import Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 console = Console(stderr=True, highlight=False)
 if not console.is_terminal:  # logs and CI: wide enough for the report table
@@ -54,3 +64,19 @@ def native_stderr_captured() -> Iterator[None]:
             text = sink.read().decode(errors="replace").strip()
             if text:
                 logging.getLogger("edgekit.native").debug("%s", text)
+
+
+@contextlib.contextmanager
+def quiet_export():
+    """Silence the warnings and stdout chatter exporters emit; errors still propagate."""
+    noisy = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "torch._export", "nncf")
+    levels = {name: logging.getLogger(name).level for name in noisy}
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)

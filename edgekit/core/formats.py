@@ -1,0 +1,73 @@
+"""The formats table: one row per deployable format drives CLI choices, docs, tests, exporters and runtimes.
+
+A row names its exporter and its runtime session as "module:attribute" strings; `edgekit.exporters` and
+`edgekit.runtimes` resolve them when a file is written or loaded, so this table imports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.core.errors import EdgekitError, require_modules
+from edgekit.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One deployable format: its file suffix, how to write it and which runtime loads it."""
+
+    name: str
+    suffix: str
+    runtime: str  # the runtime's name in reports
+    extra: str  # the pip extra that installs exporter and runtime
+    requires: tuple[str, ...]
+    description: str
+    exporter: str  # "module:function" writing the file
+    session: str  # "module:Class" of the RuntimeSession that loads it
+
+    def check_installed(self) -> None:
+        """Raise a one-line error naming the pip extra when a required module is missing."""
+        require_modules(self.requires, self.extra)
+
+
+FORMATS: Registry[FormatSpec] = Registry("format")
+
+FORMATS.add("onnx", FormatSpec(
+    name="onnx", suffix=".onnx", runtime="onnxruntime", extra="onnx",
+    requires=("onnx", "onnxruntime", "onnxscript"),
+    description="ONNX (opset 18), checked with onnx.checker (full check), run in onnxruntime",
+    exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
+), aliases=("onnxruntime",))
+FORMATS.add("tflite", FormatSpec(
+    name="tflite", suffix=".tflite", runtime="litert", extra="tflite",
+    requires=("litert_torch", "ai_edge_litert"),
+    description="TFLite flatbuffer via litert-torch, run in the LiteRT interpreter (XNNPACK delegate)",
+    exporter="edgekit.exporters.tflite:export_tflite", session="edgekit.runtimes.litert:LiteRTSession",
+), aliases=("litert",))
+FORMATS.add("pte", FormatSpec(
+    name="pte", suffix=".pte", runtime="executorch", extra="executorch",
+    requires=("executorch",),
+    description="ExecuTorch program lowered to the XNNPACK delegate, run in the ExecuTorch runtime",
+    exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
+), aliases=("executorch",))
+
+
+def parse_formats(text: str | list[str]) -> list[FormatSpec]:
+    """Parse 'onnx,tflite,pte' (or a list of names) into format specs; unknown names raise with a did-you-mean."""
+    parts = text.split(",") if isinstance(text, str) else text
+    names = [part.strip() for part in parts if part.strip()]
+    if not names:
+        raise EdgekitError("--formats is empty; choose from " + ", ".join(FORMATS.names()))
+    specs = [FORMATS.get(name) for name in names]
+    return list({spec.name: spec for spec in specs}.values())
+
+
+def format_for_path(path: Path) -> FormatSpec:
+    """The format whose suffix matches `path`."""
+    for _, spec in FORMATS.items():
+        if Path(path).suffix == spec.suffix:
+            return spec
+    raise EdgekitError(
+        f"'{path}' is not a known artifact (expected one of {', '.join(s.suffix for _, s in FORMATS.items())})"
+    )

@@ -1,0 +1,22 @@
+"""Batches of a dataset: vectorised fetches and the epoch that in-memory augmentation draws from."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+
+def set_epoch(dataset: Dataset, epoch: int) -> None:
+    """Tell an in-memory dataset (possibly behind a Subset) which epoch's augmentation to draw."""
+    while dataset is not None:
+        if hasattr(dataset, "epoch"):
+            dataset.epoch = epoch
+        dataset = getattr(dataset, "dataset", None)
+
+
+def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch, through the dataset's vectorised `__getitems__` when it has one."""
+    getitems = getattr(dataset, "__getitems__", None)
+    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
+    images, labels = default_collate(samples)
+    return images, labels
