@@ -6,7 +6,7 @@ A row names its exporter and its runtime session as "module:attribute" strings; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.core.errors import EdgekitError, require_modules
@@ -25,6 +25,11 @@ class FormatSpec:
     description: str
     exporter: str  # "module:function" writing the file
     session: str  # "module:Class" of the RuntimeSession that loads it
+    census: str  # "module:function" (path, model) -> which ops of an int8 file really run as integers
+    export_packages: tuple[str, ...]  # pip distributions the exporter is built on (their versions key the cache)
+    runtime_packages: tuple[str, ...]  # pip distributions of the runtime that verifies and times the file
+    #: exporter keyword -> the recipe option (section.field) that sets it
+    exporter_options: dict[str, str] = field(default_factory=dict)
 
     def check_installed(self) -> None:
         """Raise a one-line error naming the pip extra when a required module is missing."""
@@ -38,18 +43,24 @@ FORMATS.add("onnx", FormatSpec(
     requires=("onnx", "onnxruntime", "onnxscript"),
     description="ONNX (opset 18), checked with onnx.checker (full check), run in onnxruntime",
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
+    census="edgekit.quant.census:onnx_census", export_packages=("torch", "onnx", "onnxscript"),
+    runtime_packages=("onnxruntime",),
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(
     name="tflite", suffix=".tflite", runtime="litert", extra="tflite",
     requires=("litert_torch", "ai_edge_litert"),
     description="TFLite flatbuffer via litert-torch, run in the LiteRT interpreter (XNNPACK delegate)",
     exporter="edgekit.exporters.tflite:export_tflite", session="edgekit.runtimes.litert:LiteRTSession",
+    census="edgekit.quant.census:tflite_census", export_packages=("torch", "litert-torch", "ai-edge-litert"),
+    runtime_packages=("ai-edge-litert",), exporter_options={"interface": "export.tflite_io"},
 ), aliases=("litert",))
 FORMATS.add("pte", FormatSpec(
     name="pte", suffix=".pte", runtime="executorch", extra="executorch",
     requires=("executorch",),
     description="ExecuTorch program lowered to the XNNPACK delegate, run in the ExecuTorch runtime",
     exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
+    census="edgekit.quant.census:lowered_census", export_packages=("torch", "executorch"),
+    runtime_packages=("executorch",),
 ), aliases=("executorch",))
 
 

@@ -47,3 +47,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def ensure_free_space(folder: Path, nbytes: int, what: str) -> None:
+    """Refuse to start writing `nbytes` into `folder` when its file system has less free (one line, exit 2)."""
+    import shutil
+
+    from edgekit.core.errors import EdgekitError
+
+    probe = Path(folder)
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < nbytes:
+        raise EdgekitError(f"not enough disk space for {what} in '{folder}': {nbytes / 2**20:.1f} MiB needed, "
+                           f"{free / 2**20:.1f} MiB free")

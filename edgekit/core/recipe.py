@@ -1,132 +1,246 @@
-"""The compress recipe: pydantic-validated, loaded from YAML, overridden by CLI flags."""
+"""The compress recipe: nested per-stage sections, loaded from YAML, `--set` and flags, each validated by pydantic.
+
+Precedence: recipe file < `--set section.field=value` < flags. The recipe keys of before the nesting (`epochs`,
+`prune_criterion`, …) still load; they are mapped onto their section and named in one note.
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edgekit.core.errors import EdgekitError, first_line
-
-DEFAULT_FORMATS = ["onnx", "tflite", "pte"]
+from edgekit.core.options import (
+    SECTIONS,
+    BenchOptions,
+    BudgetOptions,
+    DataOptions,
+    ExportOptions,
+    Int8Options,
+    PruneOptions,
+    RecoverOptions,
+    TeacherOptions,
+    TrainOptions,
+    flat_name,
+    option,
+)
 
 
 class Recipe(BaseModel):
-    """Everything `edgekit compress` needs; unknown keys are rejected."""
+    """Everything `edgekit compress` needs: the model, run settings and one section per stage group."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    model: str
-    data: str = "fashion-mnist"
-    img_size: int | None = Field(None, description="input size in px (default: the model's)")
-    num_classes: int | None = None
-    subset: int | None = Field(None, ge=1, description="cap on training images (stratified, seeded)")
-    epochs: int = Field(3, ge=0)
-    lr: float = Field(5e-3, gt=0)
-    batch_size: int = Field(64, ge=1)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    weight_decay: float = Field(0.05, ge=0)
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
-    warmup_fraction: float = Field(0.05, ge=0, le=1, description="training warm-up share of all steps")
-    ema: float | None = Field(None, gt=0, lt=1, description="EMA decay of weights (off when unset)")
-    clip_grad: float | None = Field(None, gt=0)
-    resume: Path | None = None
-    kd_temperature: float = Field(2.0, gt=0)
-    kd_alpha: float = Field(0.7, ge=0, le=1)
-    kd_features: bool = False
-    kd_cache_logits: bool = False
-    weights: Path | None = None
-    pretrained: bool = False
-    prune: float = Field(0.0, ge=0.0, le=0.95)
-    prune_criterion: str = "l2"
-    prune_scope: str = "uniform"
-    prune_steps: int = Field(1, ge=1, le=50)
-    round_to: int = Field(8, ge=1)
-    prune_ignore: list[str] = Field(default_factory=list, description="layer names/globs kept at full width")
-    prune_target: str | None = Field(None, description="macs=F or latency=F: prune until that fraction is reached")
-    prune_ratios: dict[str, float] = Field(default_factory=dict, description="layer-name glob -> channel ratio")
-    int8: bool = False
-    int8_mode: Literal["auto", "qat", "ptq"] = "auto"
-    quant_backend: str = Field("auto", description="auto (pt2e; nncf's bias-corrected PTQ for MobileNetV3 and "
-                                                   "EfficientNet PTQ) | pt2e | nncf")
-    calib_samples: int = Field(256, ge=1, description="calibration images (PTQ, and QAT's initial ranges)")
-    max_drop: float | None = Field(None, ge=0, description="top-1 points the int8 file may lose vs FP32")
-    qat_epochs: int = Field(1, ge=0)
-    qat_lr: float = Field(1e-4, gt=0)
-    tflite_io: Literal["int8", "float"] = Field(
-        "int8", description="interface of an int8 .tflite: int8 in/out, or float in/out around the integer graph")
-    kd: bool | None = None
-    budget: Path | None = None
-    formats: list[str] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
-    out: Path | None = None
-    overwrite: bool = False
-    seed: int = 0
-    threads: int = Field(1, ge=1)
-    runs: int = Field(50, ge=1)
-    warmup: int = Field(10, ge=0)
-    warmup_seconds: float = Field(0.0, ge=0)
-    min_seconds: float = Field(0.0, ge=0)
-    cpus: str | None = Field(None, description="pin the measuring process, e.g. 0 or 0-3")
-    parity_samples: int = Field(32, ge=1)
-    eval_samples: int | None = Field(None, ge=1, description="cap on validation images (default: all)")
-    parity_atol: float = Field(1e-3, gt=0)
-    train_teacher: bool = True
-    bench: bool = True
+    model: str = Field(description="zoo name (see `edgekit models`), timm:<name>, or a checkpoint directory")
+    out: Path | None = option(None, "run directory (default runs/<model>)")
+    overwrite: bool = option(False, "replace an existing run directory")
+    seed: int = option(0, "seed of data subsets, augmentation, initialisation and training")
+    cache: bool = option(True, "reuse stage outputs from the content-addressed cache ($EDGEKIT_CACHE)")
+    refresh: list[str] = option(list, "comma list of stages to recompute even when cached (e.g. bench)")
+    resume: Path | None = option(None, "continue a training stage from its state file (.<run>.<stage>-state.pt)")
+    data: DataOptions = Field(default_factory=DataOptions)
+    teacher: TeacherOptions = Field(default_factory=TeacherOptions)
+    train: TrainOptions = Field(default_factory=TrainOptions)
+    prune: PruneOptions = Field(default_factory=PruneOptions)
+    recover: RecoverOptions = Field(default_factory=RecoverOptions)
+    int8: Int8Options = Field(default_factory=Int8Options)
+    export: ExportOptions = Field(default_factory=ExportOptions)
+    bench: BenchOptions = Field(default_factory=BenchOptions)
+    budget: BudgetOptions = Field(default_factory=BudgetOptions)
 
-    @field_validator("formats", "prune_ignore", mode="before")
+    @field_validator("refresh", mode="before")
     @classmethod
-    def _split_comma_list(cls, value: Any) -> Any:
-        """Flags give 'a,b'; YAML may give a list."""
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+    def _refresh_list(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
-    def synthetic_data(self) -> bool:
-        """Whether --data is the synthetic set: random images without labels (nothing to train or measure on)."""
-        return self.data.split(":")[0] == "synthetic"
+    @model_validator(mode="after")
+    def _cross_section_rules(self) -> "Recipe":
+        compressing = self.prune.enabled() or self.int8.enabled
+        if self.recover.kd and not compressing:
+            raise ValueError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
+                             "(or --prune-target) or --int8")
+        synthetic = self.data.synthetic()
+        if self.recover.kd and synthetic:
+            raise ValueError("--kd needs labelled --data (synthetic data has no labels to distil on); drop --kd or "
+                             "pass --data fashion-mnist or a labelled folder")
+        if self.int8.enabled and synthetic and self.int8.mode == "qat":
+            raise ValueError("--int8 qat needs labelled --data: synthetic data allows PTQ only (--int8 ptq), and "
+                             "the int8 accuracy stays unmeasured")
+        if self.int8.enabled and synthetic and self.int8.max_drop is not None:
+            raise ValueError("--max-drop needs labelled --data: the drop is top-1 measured on the validation split")
+        if "tflite_io" in self.export.model_fields_set and self.export.tflite_io != "int8":
+            if not self.int8.enabled:
+                raise ValueError("--tflite-io sets the interface of an int8 .tflite file: add --int8")
+            if "tflite" not in self.export.formats:
+                raise ValueError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
+        return self
 
     def run_dir(self) -> Path:
         return self.out if self.out is not None else Path("runs") / self.model.replace(":", "_").replace("/", "_")
 
+    def set_paths(self) -> list[str]:
+        """The `section.field` (and top-level) options the user set, whatever the source."""
+        paths = [name for name in self.model_fields_set if name not in SECTIONS]
+        for section in SECTIONS:
+            paths += [f"{section}.{field}" for field in getattr(self, section).model_fields_set]
+        return sorted(paths)
 
-def load_recipe(path: Path | None, overrides: dict[str, Any]) -> Recipe:
-    """Merge a YAML recipe (if any) with CLI overrides (None values mean 'not given')."""
+
+TOP_LEVEL = tuple(name for name in Recipe.model_fields if name not in SECTIONS)
+#: pre-nesting key -> (section, field)
+FLAT_KEYS: dict[str, tuple[str, str]] = {flat_name(s, f): (s, f) for s, model in SECTIONS.items()
+                                         for f in model.model_fields}
+DOTTED_PATHS = [*TOP_LEVEL, *(f"{s}.{f}" for s, model in SECTIONS.items() for f in model.model_fields)]
+
+
+def flag_for(path: str) -> str:
+    """The CLI flag of a dotted option path (`prune.criterion` -> `--prune-criterion`)."""
+    if "." not in path:
+        return "--" + path.replace("_", "-")
+    section, field = path.split(".", 1)
+    return "--" + flat_name(section, field).replace("_", "-")
+
+
+def nest(values: dict[str, Any], source: str, legacy: list[str] | None = None) -> dict[str, Any]:
+    """A recipe mapping (nested sections, dotted keys or pre-nesting flat keys) as nested sections.
+
+    Pre-nesting keys found are appended to `legacy` as 'old -> new'; unknown keys raise with a did-you-mean.
+    """
+    nested: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key in SECTIONS and isinstance(value, dict):
+            for field, inner in value.items():
+                _put(nested, key, str(field).replace("-", "_"), inner, source)
+        elif key in TOP_LEVEL:
+            nested[key] = value
+        elif "." in key and key.split(".", 1)[0] in SECTIONS:
+            _put(nested, *key.split(".", 1), value, source)
+        elif key in FLAT_KEYS:
+            section, field = FLAT_KEYS[key]
+            if legacy is not None:
+                legacy.append(f"{key} -> {section}.{field}")
+            _put(nested, section, field, value, source)
+        else:
+            raise EdgekitError(f"{source}: unknown key '{raw_key}'{_did_you_mean(key)}")
+    return nested
+
+
+def _put(nested: dict, section: str, field: str, value: Any, source: str) -> None:
+    if field not in SECTIONS[section].model_fields:
+        raise EdgekitError(f"{source}: unknown key '{section}.{field}'{_section_hint(section, field)}")
+    target = nested.setdefault(section, {})
+    if field in target and target[field] != value:
+        raise EdgekitError(f"{source}: {section}.{field} is given twice ({target[field]!r} and {value!r})")
+    target[field] = value
+
+
+def _section_hint(section: str, field: str) -> str:
+    """'; it belongs in train (train.epochs)' when another section has the field, else a did-you-mean."""
+    owners = [s for s, model in SECTIONS.items() if field in model.model_fields and s != section]
+    if owners:
+        return f"; '{field}' belongs in section '{owners[0]}' ({owners[0]}.{field})"
+    return _did_you_mean(f"{section}.{field}")
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, [*DOTTED_PATHS, *FLAT_KEYS], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else " (see docs/options.md)"
+
+
+def parse_set(assignments: list[str]) -> dict[str, Any]:
+    """`--set prune.steps=3` (repeatable) as nested sections; values are read as YAML scalars or lists."""
     values: dict[str, Any] = {}
-    if path is not None:
+    for text in assignments:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise EdgekitError(f"--set '{text}' must be KEY=VALUE, e.g. --set prune.steps=3")
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise EdgekitError(f"--recipe '{path}' cannot be read ({exc.strerror})") from exc
+            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise EdgekitError(f"--recipe '{path}' is not valid YAML ({first_line(exc)})") from exc
-        if not isinstance(loaded, dict):
-            raise EdgekitError(f"--recipe '{path}' must be a mapping of option: value")
-        values.update({k.replace("-", "_"): v for k, v in loaded.items()})
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            raise EdgekitError(f"--set '{text}': the value is not valid YAML ({first_line(exc)})") from exc
+    return nest(values, "--set")
+
+
+def read_recipe_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """A YAML recipe as nested sections, and the pre-nesting keys it used."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise EdgekitError(f"--recipe '{path}' does not exist") from exc
+    except OSError as exc:
+        raise EdgekitError(f"--recipe '{path}' cannot be read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise EdgekitError(f"--recipe '{path}' is not valid YAML ({first_line(exc)})") from exc
+    if not isinstance(loaded, dict):
+        raise EdgekitError(f"--recipe '{path}' must be a mapping of sections and options")
+    legacy: list[str] = []
+    return nest(loaded, f"recipe '{path}'", legacy), legacy
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win, section by section."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key in SECTIONS and isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def load_recipe(path: Path | None = None, flags: dict[str, Any] | None = None,
+                assignments: list[str] | None = None) -> tuple[Recipe, list[str]]:
+    """Recipe file < --set < flags (dotted or flat keys; None means 'not given'); returns the recipe and the
+    pre-nesting keys the file used (for a one-line note)."""
+    from_file, legacy = read_recipe_file(path) if path is not None else ({}, [])
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    values = merge(from_file, parse_set(assignments or []), nest(given, "options"))
     if not values.get("model"):
         raise EdgekitError("name a MODEL (e.g. edgekit compress effnet_lite0), or a --recipe with a 'model:' key")
     try:
-        return Recipe(**values)
+        return Recipe.model_validate(values), legacy
     except ValidationError as exc:
         raise EdgekitError(describe_validation_error(exc, path)) from exc
 
 
-def describe_validation_error(exc: ValidationError, source: Path | None) -> str:
-    """First pydantic error as one line, with a did-you-mean for unknown keys."""
-    import difflib
-
+def describe_validation_error(exc: ValidationError, source: Path | None = None) -> str:
+    """The first pydantic error as one line: the flag, the problem, what was given, and a did-you-mean."""
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"])
-    where = f"recipe '{source}'" if source else "options"
+    where = f"recipe '{source}': " if source else ""
+    path = ".".join(str(p) for p in err["loc"])
+    message = err["msg"].removeprefix("Value error, ")
+    if not path or (err["type"] == "value_error" and message.startswith("--")):
+        return where + message  # a rule of our own: its message names the flags
     if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, list(Recipe.model_fields), n=1)
+        return f"{where}unknown key '{path}'{_did_you_mean(path)}"
+    if err["type"] == "literal_error":
+        choices = [str(c) for c in typing.get_args(_annotation(path))]
+        close = difflib.get_close_matches(str(err.get("input")), choices, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{where}: unknown key '{key}'{hint}"
-    flag = "--" + key.replace("_", "-")
-    return f"{where}: {flag}: {err['msg']} (got {err.get('input')!r})"
+        return f"{where}{flag_for(path)}: {err.get('input')!r} is not one of {', '.join(choices)}{hint}"
+    if err["type"] == "value_error":
+        return f"{where}{flag_for(path)}: {message}"
+    return f"{where}{flag_for(path)}: {message} (got {err.get('input')!r})"
+
+
+def _annotation(path: str):
+    section, _, name = path.partition(".")
+    return SECTIONS[section].model_fields[name].annotation if name else Recipe.model_fields[section].annotation
 
 
 def check_writable_out(out: Path, overwrite: bool) -> None:

@@ -1,44 +1,107 @@
-"""Report records (artifacts, stages) and the run directory they live in."""
+"""Typed records: what the per-file stages produce (exported file, verification, timing) and report.json itself.
+
+The export, verify and bench stages each return their own record; the pipeline joins one of each into an
+`ArtifactRecord` per file, so no stage edits another's output.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 REPORT_SCHEMA = 1
 
 
-class Parity(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Record(BaseModel):
+    """A record of the report: unknown keys are refused when edgekit builds one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Parity(Record):
     max_abs_diff: float | None
+    mean_abs_diff: float | None = None
     top1_agreement: float
     n: int
+    tolerance: float | None = None
     passed: bool
+    error: str | None = None
 
 
-class Latency(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Latency(Record):
     p50: float
     p90: float
     p99: float
     mean: float
+    std: float = 0.0
+    min: float | None = None
     runs: int
+    warmup: int = 0
     threads: int
-    device: str
+    device: str = "local"
+    cpu_util: float | None = None
+    samples: list[float] = []
+    cpus: list[int] | None = None
+    interleaved_with: str | None = None
 
 
 class Accuracy(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. a note on the normalisation assumed
     top1: float
     top5: float
     n: int
     dataset: str
 
 
-class ArtifactRecord(BaseModel):
-    """One deployable file and everything measured about it."""
+class ExportedFile(Record):
+    """The export stage's output: one file in its entry folder, and what the exporter learnt about it."""
 
-    model_config = ConfigDict(extra="allow")
+    format: str
+    file: str  # name inside the stage's output folder
+    size_bytes: int
+    sha256: str
+    precision: Literal["fp32", "int8"]
+    params: int
+    macs: int
+    runtime: str
+    op_counts: dict[str, int] = {}
+    fallback_ops: list[str] = []
+    notes: list[str] = []
+    export_seconds: float = 0.0
+
+
+class Verification(Record):
+    """The verify stage's output: the file against PyTorch in its own runtime, and its accuracy there."""
+
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    parity: Parity | None = None
+    accuracy: Accuracy | None = None
+    runtime_versions: dict[str, str] = {}
+    int8_census: dict | None = None
+
+
+class Timing(Record):
+    """One file's latency and cold start, as measured by the bench stage."""
+
+    latency_ms: Latency
+    load_ms: float
+    cold_start: dict
+
+
+class BenchResult(Record):
+    """The bench stage's output: the file's timing, and its FP32 baseline's when both ran interleaved."""
+
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+    candidate: Timing | None = None
+    baseline: Timing | None = None
+
+
+class ArtifactRecord(Record):
+    """One deployable file and everything measured about it (report.json `artifacts` and `baseline`)."""
+
     format: str
     path: str
     size_bytes: int
@@ -47,29 +110,38 @@ class ArtifactRecord(BaseModel):
     params: int
     macs: int
     status: Literal["ok", "failed"]
+    runtime: str
     parity: Parity | None = None
     latency_ms: Latency | None = None
     accuracy: Accuracy | None = None
     load_ms: float | None = None
-    runtime: str
+    cold_start: dict | None = None
     runtime_versions: dict[str, str] = {}
     op_counts: dict[str, int] = {}
     fallback_ops: list[str] = []
     notes: list[str] = []
     error: str | None = None
+    export_seconds: float | None = None
+    int8_census: dict | None = None
+    vs_fp32: dict | None = None
 
 
-class StageRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StageRecord(Record):
+    """One step of the run: how long it took, whether it came from the cache, what it measured."""
+
     name: str
     seconds: float
     metrics: dict = {}
+    target: str | None = None  # the format of a per-file step
+    role: Literal["artifact", "baseline"] | None = None
+    cached: bool = False
+    key: str | None = None
 
 
 class Report(BaseModel):
     """report.json of a run directory."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # command, plots, gate, timings, … are added by the pipeline
     schema_version: int = REPORT_SCHEMA
     model: str
     timm_id: str
@@ -84,3 +156,4 @@ class Report(BaseModel):
     artifacts: list[ArtifactRecord]
     accuracy_pytorch: Accuracy | None = None
     ok: bool
+    cache: dict = Field(default_factory=dict)  # hits and misses of this run

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 from torch.utils.data import Dataset, default_collate
 
@@ -20,3 +23,16 @@ def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Ten
     samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
     images, labels = default_collate(samples)
     return images, labels
+
+
+@contextlib.contextmanager
+def unaugmented(dataset: Dataset) -> Iterator[Dataset]:
+    """Turn an in-memory training set's augmentation off for the block (restored even when the block fails)."""
+    augmenting = getattr(dataset, "train", None)
+    if augmenting:
+        dataset.train = False
+    try:
+        yield dataset
+    finally:
+        if augmenting:
+            dataset.train = True

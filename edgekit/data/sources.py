@@ -25,6 +25,8 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
                    "Bag", "Ankle boot"]
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SYNTHETIC_VAL = 64
+FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 DATASETS: Registry = Registry("dataset")
@@ -38,14 +40,16 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def fashion_mnist_candidates() -> list[Path]:
+    """Where the IDX files may be, in order: $EDGEKIT_FASHION_MNIST, Debian's package, edgekit's download."""
+    candidates = [Path(p) for p in [os.environ.get("EDGEKIT_FASHION_MNIST")] if p]
+    return [*candidates, DEBIAN_FASHION_DIR, cache_dir() / "data" / "FashionMNIST" / "raw"]
+
+
 def fashion_mnist_dir() -> Path:
     """Where the four IDX files are: $EDGEKIT_FASHION_MNIST, Debian's package, or a torchvision download."""
-    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    candidates = [Path(p) for p in [os.environ.get("EDGEKIT_FASHION_MNIST")] if p]
-    candidates += [DEBIAN_FASHION_DIR, cache_dir() / "data" / "FashionMNIST" / "raw"]
-    for directory in candidates:
-        if all((directory / n).is_file() for n in names):
+    for directory in fashion_mnist_candidates():
+        if all((directory / n).is_file() for n in FASHION_FILES):
             return directory
     try:
         import torchvision

@@ -58,6 +58,17 @@ def apply_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], sou
 
     Returns the names of re-initialised tensors (the head), so callers know fine-tuning is needed.
     """
+    reset = head_to_reset(model, state, source)
+    load = {k: v for k, v in state.items() if k not in reset}
+    model.load_state_dict(load, strict=False)
+    return reset
+
+
+def head_to_reset(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> list[str]:
+    """The classifier tensors `state` cannot fill (another class count); raises when anything else does not fit.
+
+    Works on a model built on the meta device: only names and shapes are compared.
+    """
     own = model.state_dict()
     head = _classifier_keys(model)
     missing = [k for k in own if k not in state]
@@ -80,8 +91,6 @@ def apply_state_dict(model: torch.nn.Module, state: dict[str, torch.Tensor], sou
         more = len(bad_shapes) + len(bad_missing) + len(unexpected) - sum(min(4, len(x)) for x in (bad_shapes, bad_missing, unexpected))
         tail = f" (+{more} more)" if more > 0 else ""
         raise EdgekitError(f"{source} does not fit this model: " + "; ".join(parts) + tail)
-    load = {k: v for k, v in state.items() if k not in reset}
-    model.load_state_dict(load, strict=False)
     return reset
 
 

@@ -12,20 +12,25 @@ from typing import Callable
 import torch
 
 from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.options import MAX_PRUNE_RATIO, PRUNE_CRITERIA
 from edgekit.core.registry import Registry
 from edgekit.models import structure
 from edgekit.pruning.handlers import handler_for
 
 log = logging.getLogger(__name__)
 
+#: torch-pruning importance of each criterion the options schema names (edgekit.core.options.PRUNE_CRITERIA)
+_IMPORTANCE: dict[str, Callable] = {
+    "l2": lambda tp: tp.importance.GroupMagnitudeImportance(p=2),
+    "taylor": lambda tp: tp.importance.GroupTaylorImportance(),
+    "bn-scale": lambda tp: tp.importance.BNScaleImportance(),
+    "lamp": lambda tp: tp.importance.LAMPImportance(p=2),
+    "random": lambda tp: tp.importance.RandomImportance(),
+}
 CRITERIA: Registry[Callable] = Registry("pruning criterion")
-CRITERIA.add("l2", lambda tp: tp.importance.GroupMagnitudeImportance(p=2), aliases=("magnitude",))
-CRITERIA.add("taylor", lambda tp: tp.importance.GroupTaylorImportance())
-CRITERIA.add("bn-scale", lambda tp: tp.importance.BNScaleImportance(), aliases=("bn_scale", "slim"))
-CRITERIA.add("lamp", lambda tp: tp.importance.LAMPImportance(p=2))
-CRITERIA.add("random", lambda tp: tp.importance.RandomImportance())
-SCOPES = ("uniform", "global")
-MAX_RATIO = 0.95
+for _name, _aliases in PRUNE_CRITERIA.items():
+    CRITERIA.add(_name, _IMPORTANCE[_name], aliases=_aliases)
+MAX_RATIO = MAX_PRUNE_RATIO
 
 
 @dataclass

@@ -8,24 +8,16 @@ from typing import Callable
 import torch
 
 from edgekit.core.errors import EdgekitError
+from edgekit.core.options import parse_prune_target
 from edgekit.pruning.engine import MAX_RATIO, PruneConfig, prune
-
-TARGET_METRICS = ("macs", "latency")
 
 
 def parse_target(text: str) -> tuple[str, float]:
-    """'macs=0.5' -> ('macs', 0.5); one-line error otherwise."""
-    metric, sep, value = text.partition("=")
-    metric = metric.strip().lower()
-    if not sep or metric not in TARGET_METRICS:
-        raise EdgekitError(f"--prune-target '{text}' must be macs=F or latency=F (F a fraction in (0, 1))")
+    """'macs=0.5' -> ('macs', 0.5); one-line error otherwise (the options schema's rule)."""
     try:
-        fraction = float(value)
-    except ValueError:
-        raise EdgekitError(f"--prune-target '{text}': '{value}' is not a number") from None
-    if not 0 < fraction < 1:
-        raise EdgekitError(f"--prune-target '{text}': the fraction must be in (0, 1), e.g. {metric}=0.5")
-    return metric, fraction
+        return parse_prune_target(text)
+    except ValueError as exc:
+        raise EdgekitError(str(exc)) from None
 
 
 def search_ratio(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,

@@ -59,11 +59,11 @@ def rank_layers(model, graph, backend, batches, images: torch.Tensor) -> list[di
     return sorted(rows, key=lambda r: -r["sensitivity"])
 
 
-def search(model, graph, backend, batches, data, recipe) -> dict:
+def search(model, graph, backend, batches, data, max_drop: float, eval_samples: int | None) -> dict:
     """Smallest prefix of the sensitivity ranking kept in float (1, 2, 4, ... layers) that meets --max-drop."""
     if not data.has_labels:
         raise EdgekitError("--max-drop needs labelled --data: the drop is measured as top-1 on the validation split")
-    val = limited(data.val, recipe.eval_samples)
+    val = limited(data.val, eval_samples)
     fp32 = evaluate(torch_logits_fn(model.eval()), val, data.name, label="max-drop: fp32")["top1"]
     steps: list[dict] = []
 
@@ -72,19 +72,19 @@ def search(model, graph, backend, batches, data, recipe) -> dict:
         top1, where = top1_of_deployed(converted, val, data.name)
         steps.append({"float_layers": len(float_layers), "top1": top1, "drop": round(fp32 - top1, 2), "measured_in": where})
         info(f"max-drop: {len(float_layers)} layer(s) in float → top-1 {top1:.2f}% (drop {fp32 - top1:.2f}, "
-             f"budget {recipe.max_drop})")
+             f"budget {max_drop})")
         return fp32 - top1
 
     method = "nncf.quantize_with_accuracy_control" if backend.accuracy_control else "edgekit sensitivity search"
-    result = {"method": method, "fp32_top1": fp32, "max_drop": recipe.max_drop, "steps": steps, "ranking": [],
+    result = {"method": method, "fp32_top1": fp32, "max_drop": max_drop, "steps": steps, "ranking": [],
               "float_layers": []}
-    if attempt(()) <= recipe.max_drop:
+    if attempt(()) <= max_drop:
         result["met"] = True
         return result
     if backend.accuracy_control:
-        result["nncf"] = backend.float_layers_for(model, quantizable_layers(model), batches, val, recipe.max_drop)
+        result["nncf"] = backend.float_layers_for(model, quantizable_layers(model), batches, val, max_drop)
         chosen = tuple(result["nncf"]["float_layers"])
-        return _settle(result, attempt(chosen), chosen, recipe.max_drop)
+        return _settle(result, attempt(chosen), chosen, max_drop)
     images = fetch(val, list(range(min(RANKING_IMAGES, len(val)))))[0]
     ranking = rank_layers(model, graph, backend, batches, images)
     result["ranking"] = ranking
@@ -95,10 +95,10 @@ def search(model, graph, backend, batches, data, recipe) -> dict:
         chosen = tuple(names[:count])
         drop = attempt(chosen)
         best = min(best, (drop, chosen), key=lambda b: b[0])
-        if drop <= recipe.max_drop or count >= len(names):
+        if drop <= max_drop or count >= len(names):
             break
         count = min(len(names), count * 2)
-    return _settle(result, *best, recipe.max_drop)
+    return _settle(result, *best, max_drop)
 
 
 def _settle(result: dict, drop: float, float_layers: tuple[str, ...], max_drop: float) -> dict:

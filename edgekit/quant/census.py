@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import collections
+import importlib
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 import torch
+
+from edgekit.core.errors import first_line
+
+log = logging.getLogger(__name__)
 
 _CONVERSIONS = {"QuantizeLinear", "DequantizeLinear", "QUANTIZE", "DEQUANTIZE", "quantize_per_tensor",
                 "dequantize_per_tensor", "quantize_per_channel", "dequantize_per_channel"}
@@ -26,7 +32,7 @@ def _summary(int8: collections.Counter, floating: collections.Counter, conversio
             "int8_op_types": dict(int8.most_common()), "float_op_types": dict(floating.most_common())}
 
 
-def onnx_census(path: Path) -> dict:
+def onnx_census(path: Path, model: torch.nn.Module | None = None) -> dict:
     """Census of the graph onnxruntime actually runs (after its QDQ fusions), CPU execution provider."""
     import onnx
     import onnxruntime as ort
@@ -54,7 +60,7 @@ def onnx_census(path: Path) -> dict:
     return _summary(int8, floating, conversions)
 
 
-def tflite_census(path: Path) -> dict:
+def tflite_census(path: Path, model: torch.nn.Module | None = None) -> dict:
     """Census of a .tflite file: an op is integer when its first input tensor is an integer type."""
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
@@ -96,3 +102,18 @@ def graph_census(model: torch.fx.GraphModule) -> dict:
         from_dq = tensors and all(getattr(a.target, "__name__", "").startswith("dequantize") for a in tensors)
         (int8 if from_dq else floating)[name] += 1
     return _summary(int8, floating, conversions)
+
+
+def lowered_census(path: Path, model: torch.fx.GraphModule) -> dict:
+    """Census of a .pte: the converted graph XNNPACK lowered (the export's fallback_ops lists what it did not)."""
+    return graph_census(model)
+
+
+def census_of(path: Path, census: str, model: torch.nn.Module) -> dict:
+    """Run the formats table's census ("module:function") of a file; a failure is recorded, not raised."""
+    module_name, func_name = census.split(":")
+    try:
+        return getattr(importlib.import_module(module_name), func_name)(path, model)
+    except Exception as exc:  # noqa: BLE001 - a census is information, not a verdict
+        log.debug("census failed", exc_info=True)
+        return {"error": f"{type(exc).__name__}: {first_line(exc, 200)}"}

@@ -1,70 +1,114 @@
-"""The bench stage of `compress`: cold start in a child process, then latency in the artifact's runtime.
+"""The bench stage: cold start in a child process, then latency in the file's own runtime.
 
 With a baseline (the uncompressed FP32 model in the same format) both files are timed interleaved in A B B A
-rounds, so machine drift hits both and the gate's ratio test compares like with like.
+rounds, so machine drift hits both and the gate's ratio test compares like with like. The host's CPU, flags and
+core count key the cache: a result measured on one machine is never reused on another.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import os
+import platform
 from pathlib import Path
 
 from edgekit.bench.compare import interleaved
 from edgekit.bench.cpus import parse_cpus, pinned
+from edgekit.bench.environment import cpu_info
 from edgekit.bench.isolated import probe
 from edgekit.bench.measure import example_input, latency_record, time_calls
 from edgekit.core.errors import first_line
+from edgekit.core.formats import FORMATS
+from edgekit.core.records import BenchResult, Latency, Timing
 from edgekit.core.ui import info, native_stderr_captured
 from edgekit.runtimes import open_session
-from edgekit.stages.ship import quarantine
+from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 log = logging.getLogger(__name__)
 
-
-def bench_run(artifacts: list[dict], baseline: list[dict] | None, root: Path, recipe) -> float:
-    """Fill `latency_ms`, `load_ms` and `cold_start` of every verified artifact (and its baseline); returns seconds."""
-    start = time.perf_counter()
-    settings = {"threads": recipe.threads, "runs": recipe.runs, "warmup": recipe.warmup,
-                "warmup_seconds": recipe.warmup_seconds, "min_seconds": recipe.min_seconds}
-    by_format = {b["format"]: b for b in baseline or [] if b["status"] == "ok"}
-    with pinned(parse_cpus(recipe.cpus) if recipe.cpus else None) as used:
-        for record in artifacts:
-            if record["status"] != "ok":
-                continue
-            partner = by_format.get(record["format"])
-            try:
-                _measure(record, partner, root, settings, used)
-            except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
-                log.debug("benchmark failed", exc_info=True)
-                record.update(status="failed", error=f"benchmark failed: {first_line(exc, 300)}")
-                quarantine(record, (root / record["path"]).parent)
-        for record in by_format.values():  # baseline files whose candidate failed: timed alone
-            if record.get("latency_ms") is None and record["status"] == "ok":
-                _measure(record, None, root, settings, used)
-    return time.perf_counter() - start
+#: seconds a child process takes to import a runtime, load a file and run it a few times
+COLD_START_SECONDS = 3.0
 
 
-def _measure(record: dict, partner: dict | None, root: Path, settings: dict, used: list[int] | None) -> None:
-    threads = settings["threads"]
+def _path(outputs: dict[str, Output], name: str) -> Path | None:
+    """The exported file of input `name` when it exists and was verified."""
+    exported, checked = outputs.get(f"{name}file"), outputs.get(f"{name}check")
+    if exported is None or not exported.ok or checked is None or not checked.ok:
+        return None
+    return exported.folder / exported.record.file
+
+
+@register
+class Bench(Stage):
+    name = "bench"
+    may_follow = ("verify",)
+    reads = ("bench",)
+    record_type = BenchResult
+    accepts_failed_inputs = True  # a baseline whose candidate failed is still timed, alone
+
+    def libraries_for(self, node: Node) -> tuple[str, ...]:
+        return FORMATS.get(node.target).runtime_packages
+
+    def identity(self, node: Node, setting: Setting) -> dict:
+        model, flags = cpu_info()
+        return {"host": platform.node(), "cpu": model, "flags": flags, "cores": os.cpu_count()}
+
+    def check(self, node: Node, setting: Setting) -> None:
+        if setting.recipe.bench.cpus:
+            parse_cpus(setting.recipe.bench.cpus)
+
+    def describe(self, node: Node, setting: Setting) -> str:
+        bench = node.options.bench
+        pair = ", interleaved with the baseline" if "baseline_file" in node.inputs else ""
+        return f"{bench.runs} runs, {bench.threads} thread(s){pair}"
+
+    def estimate(self, node: Node, setting: Setting, probe_speed) -> float | None:
+        bench = node.options.bench
+        files = 2 if "baseline_file" in node.inputs else 1
+        runs = files * (bench.warmup + bench.runs)
+        return files * COLD_START_SECONDS + max(probe_speed.inference_seconds(runs, single=True),
+                                                files * (bench.warmup_seconds + bench.min_seconds))
+
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        bench = node.options.bench
+        candidate, baseline = _path(inputs, ""), _path(inputs, "baseline_")
+        if candidate is None and baseline is None:
+            return Output({"skipped": "no verified file to time"}, ok=False)
+        try:
+            with pinned(parse_cpus(bench.cpus) if bench.cpus else None) as cpus:
+                result = measure(candidate, baseline, node.target, bench, cpus)
+        except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
+            log.debug("benchmark failed", exc_info=True)
+            result = BenchResult(status="failed", error=f"benchmark failed: {first_line(exc, 300)}")
+        timing = result.candidate or result.baseline
+        metrics = {"p50": timing.latency_ms.p50 if timing else None, "status": result.status}
+        return Output(metrics, record=result, ok=result.status == "ok")
+
+
+def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, cpus: list[int]) -> BenchResult:
+    """Cold start of each file in a child process, then latency: interleaved when both files are given."""
+    settings = {"threads": bench.threads, "runs": bench.runs, "warmup": bench.warmup,
+                "warmup_seconds": bench.warmup_seconds, "min_seconds": bench.min_seconds}
+    paths = [p for p in (candidate, baseline) if p is not None]
+    colds = [probe(path, fmt, bench.threads) for path in paths]
     sessions = []
-    for entry in (record, partner) if partner else (record,):
-        path = root / entry["path"]
-        entry["cold_start"] = probe(path, entry["format"], threads)
-        entry["load_ms"] = entry["cold_start"]["load_ms"]
+    for path in paths:
         with native_stderr_captured():
-            sessions.append(open_session(path, threads=threads))
-    x = example_input(sessions[0])
-    if partner is None:
-        samples, util = time_calls(lambda: sessions[0].run(x), settings["warmup"], settings["runs"],
-                                   settings["warmup_seconds"], settings["min_seconds"])
-        record["latency_ms"] = {**latency_record(samples, util, settings["warmup"], threads), "cpus": used}
+            sessions.append(open_session(path, threads=bench.threads, format_name=fmt))
+    inputs = [example_input(session) for session in sessions]
+    if len(sessions) == 2:
+        a, b, util_a, util_b = interleaved(sessions[0], sessions[1], inputs[0], inputs[1], settings)
+        samples = [(a, util_a), (b, util_b)]
     else:
-        cand, base, cand_util, base_util = interleaved(sessions[0], sessions[1], x, example_input(sessions[1]),
-                                                       settings)
-        record["latency_ms"] = {**latency_record(cand, cand_util, settings["warmup"], threads), "cpus": used,
-                                "interleaved_with": partner["path"]}
-        partner["latency_ms"] = {**latency_record(base, base_util, settings["warmup"], threads), "cpus": used,
-                                 "interleaved_with": record["path"]}
-    info(f"bench: {record['format']} p50 {record['latency_ms']['p50']:.3f} ms at {threads} thread(s)"
-         + (f" (baseline {partner['latency_ms']['p50']:.3f} ms, interleaved)" if partner else ""))
+        samples = [time_calls(lambda: sessions[0].run(inputs[0]), bench.warmup, bench.runs, bench.warmup_seconds,
+                              bench.min_seconds)]
+    timings = [Timing(latency_ms=Latency(**latency_record(s, util, bench.warmup, bench.threads), cpus=cpus,
+                                         interleaved_with="baseline" if len(paths) == 2 else None),
+                      load_ms=cold["load_ms"], cold_start=cold)
+               for (s, util), cold in zip(samples, colds)]
+    result = BenchResult(candidate=timings[0] if candidate is not None else None,
+                         baseline=timings[-1] if baseline is not None else None)
+    first = result.candidate or result.baseline
+    info(f"bench: {fmt} p50 {first.latency_ms.p50:.3f} ms at {bench.threads} thread(s)"
+         + (f" (baseline {result.baseline.latency_ms.p50:.3f} ms, interleaved)" if len(paths) == 2 else ""))
+    return result

@@ -1,4 +1,4 @@
-"""The prune stage: structured channel pruning of the teacher, optional fine-tuning between steps, a report."""
+"""The prune stage: structured channel pruning of the teacher, fine-tuning between iterative steps, a report."""
 
 from __future__ import annotations
 
@@ -9,23 +9,28 @@ import importlib.metadata
 import torch
 
 from edgekit.core.errors import first_line
+from edgekit.core.options import PruneOptions
 from edgekit.core.ui import info
 from edgekit.data import DataBundle
+from edgekit.models.build import create
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.structure import widths
 from edgekit.pruning import latency
-from edgekit.pruning.engine import PruneConfig, prune
+from edgekit.pruning.engine import PruneConfig, match_names, prune
 from edgekit.pruning.target import parse_target, search_ratio
+from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
+from edgekit.stages.model_stage import ModelStage
+from edgekit.stages.train import TrainConfig, train
 
 TAYLOR_BATCHES = 4
 TAYLOR_BATCH_SIZE = 16
 LATENCY_RUNS = 40
 
 
-def config_from(recipe) -> PruneConfig:
-    return PruneConfig(ratio=recipe.prune, criterion=recipe.prune_criterion, scope=recipe.prune_scope,
-                       steps=recipe.prune_steps, round_to=recipe.round_to, ignore=list(recipe.prune_ignore),
-                       ratios=dict(recipe.prune_ratios))
+def config_from(prune: PruneOptions) -> PruneConfig:
+    """The engine's settings of the recipe's `prune` section (a target's ratio is searched later)."""
+    return PruneConfig(ratio=prune.ratio, criterion=prune.criterion, scope=prune.scope, steps=prune.steps,
+                       round_to=prune.round_to, ignore=list(prune.ignore), ratios=dict(prune.ratios))
 
 
 def example_batch(data: DataBundle, n: int = 1) -> torch.Tensor:
@@ -50,49 +55,90 @@ def taylor_gradients(model: torch.nn.Module, teacher: torch.nn.Module, data: Dat
         loss_fn(model(images), targets).backward()
 
 
-def run_prune(state, recipe, data: DataBundle) -> dict:
-    """Prune `state.model` (a copy: the teacher stays intact) and record the new widths in its description."""
-    img_size = state.description.img_size
-    config = config_from(recipe)
-    example = example_batch(data)
-    model = copy.deepcopy(state.model).eval()
-    params0, macs0 = count_params(model), count_macs(model, img_size)
-    metrics: dict = {"criterion": config.criterion, "scope": config.scope, "steps": config.steps,
-                     "round_to": config.round_to}
-    if recipe.prune_target:
-        config.ratio, metrics["target_search"] = _search(model, config, example, recipe.prune_target, img_size)
-    can_train = data.has_labels and data.train is not None and recipe.epochs > 0
-    history: list = []
+@register
+class Prune(ModelStage):
+    name = "prune"
+    may_follow = ("teacher",)
+    reads = ("prune", "seed")
+    libraries = ("torch", "torch-pruning", "timm")
 
-    def before_step(step: int) -> None:
-        if config.criterion == "taylor":
-            taylor_gradients(model, state.teacher, data)
+    def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
+        """Iterative pruning fine-tunes between steps when the data can train: then it reads the trainer's options."""
+        trains = setting.recipe.prune.steps > 1 and can_train(setting)
+        return (*self.reads, "train", "data.eval_samples") if trains else self.reads
 
-    def after_step(step: int) -> None:
-        # between iterative steps only: recovery after the last step is the kd/finetune stage's job
-        if can_train and step < config.steps - 1:
-            history.extend(_finetune(model, recipe, data, step, config.steps))
+    def describe(self, node: Node, setting: Setting) -> str:
+        prune = node.options.prune
+        amount = f"to {prune.target}" if prune.target else f"{prune.ratio:.0%} of channels"
+        return f"{amount}, {prune.criterion}" + (f", {prune.steps} steps" if prune.steps > 1 else "")
 
-    info(f"prune: removing {config.ratio:.0%} of channels ({config.criterion}, {config.scope}, "
-         f"{config.steps} step(s), widths rounded to {config.round_to})")
-    changes, before, plan = prune(model, config, example, before_step, after_step)
-    params1, macs1 = count_params(model), count_macs(model, img_size)
-    metrics.update(ratio=round(config.ratio, 4), params_before=params0, params_after=params1,
-                   macs_before=macs0, macs_after=macs1, macs_ratio=round(macs1 / macs0, 4),
-                   params_ratio=round(params1 / params0, 4), ignored=plan.ignored,
-                   attention_kept_full_width=plan.kept_attention,
-                   attention_head_dims_pruned=len(plan.head_dim_attention),
-                   groups_skipped=getattr(plan.pruner.importance, "skipped", 0), widths=widths(changes, before))
-    if history:
-        metrics["finetune"] = history
-    metrics["latency"] = _latency(state.teacher, model, img_size, macs0 / macs1)
-    state.model = model
-    edit = {"kind": "prune", "tool": f"torch-pruning {importlib.metadata.version('torch-pruning')}",
-            "config": dataclasses.asdict(config), "modules": changes}
-    state.description = dataclasses.replace(state.description, edits=[*state.description.edits, edit])
-    info(f"prune: params {params0 / 1e6:.2f}M → {params1 / 1e6:.2f}M, MACs {macs0 / 1e6:.1f}M → {macs1 / 1e6:.1f}M "
-         f"({macs1 / macs0:.2f}x)")
-    return metrics
+    def estimate(self, node: Node, setting: Setting, probe) -> float | None:
+        seconds = probe.export_seconds("onnx") * 2 + probe.inference_seconds(2 * LATENCY_RUNS, single=True)
+        if hasattr(node.options, "train"):
+            steps = node.options.prune.steps
+            seconds += (steps - 1) * probe.training_seconds(max(1, node.options.train.epochs // steps),
+                                                            setting.data.n_train, setting.data.n_val,
+                                                            node.options.train.batch_size,
+                                                            node.options.data.eval_samples)
+        return seconds
+
+    def check(self, node: Node, setting: Setting) -> None:
+        prune = setting.recipe.prune
+        if prune.ignore or prune.ratios:  # layer names must exist (did-you-mean), checked on a meta model
+            with torch.device("meta"):
+                probe = create(setting.spec, setting.num_classes, setting.img_size)
+            match_names(probe, prune.ignore, "--prune-ignore")
+            match_names(probe, list(prune.ratios), "prune.ratios key")
+
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        """Prune a copy of the teacher and record the new widths in its description."""
+        teacher = inputs["model"].model
+        options, data = node.options, ctx.data
+        img_size = teacher.description.img_size
+        config = config_from(options.prune)
+        example = example_batch(data)
+        model = copy.deepcopy(teacher.module).eval()
+        params0, macs0 = count_params(model), count_macs(model, img_size)
+        metrics: dict = {"criterion": config.criterion, "scope": config.scope, "steps": config.steps,
+                         "round_to": config.round_to}
+        if options.prune.target:
+            config.ratio, metrics["target_search"] = _search(model, config, example, options.prune.target, img_size)
+        history: list = []
+        torch.manual_seed(options.seed)
+
+        def before_step(step: int) -> None:
+            if config.criterion == "taylor":
+                taylor_gradients(model, teacher.module, data)
+
+        def after_step(step: int) -> None:
+            # between iterative steps only: recovery after the last step is the kd/finetune stage's job
+            if hasattr(options, "train") and step < config.steps - 1:
+                history.extend(_finetune(model, options, data, step, config.steps, teacher.description.model))
+
+        info(f"prune: removing {config.ratio:.0%} of channels ({config.criterion}, {config.scope}, "
+             f"{config.steps} step(s), widths rounded to {config.round_to})")
+        changes, before, plan = prune(model, config, example, before_step, after_step)
+        params1, macs1 = count_params(model), count_macs(model, img_size)
+        metrics.update(ratio=round(config.ratio, 4), params_before=params0, params_after=params1,
+                       macs_before=macs0, macs_after=macs1, macs_ratio=round(macs1 / macs0, 4),
+                       params_ratio=round(params1 / params0, 4), ignored=plan.ignored,
+                       attention_kept_full_width=plan.kept_attention,
+                       attention_head_dims_pruned=len(plan.head_dim_attention),
+                       groups_skipped=getattr(plan.pruner.importance, "skipped", 0), widths=widths(changes, before))
+        if history:
+            metrics["finetune"] = history
+        metrics["latency"] = _latency(teacher.module, model, img_size, macs0 / macs1)
+        edit = {"kind": "prune", "tool": f"torch-pruning {importlib.metadata.version('torch-pruning')}",
+                "config": dataclasses.asdict(config), "modules": changes}
+        description = dataclasses.replace(teacher.description, edits=[*teacher.description.edits, edit], metrics={})
+        info(f"prune: params {params0 / 1e6:.2f}M → {params1 / 1e6:.2f}M, MACs {macs0 / 1e6:.1f}M → "
+             f"{macs1 / 1e6:.1f}M ({macs1 / macs0:.2f}x)")
+        return Output(metrics, ModelArtifact(description, module=model))
+
+
+def can_train(setting: Setting) -> bool:
+    """Whether recovery training is possible: epochs to run and labelled data."""
+    return setting.recipe.train.epochs > 0 and setting.data.labelled
 
 
 def _search(model, config, example, target: str, img_size: int) -> tuple[float, list]:
@@ -108,13 +154,11 @@ def _search(model, config, example, target: str, img_size: int) -> tuple[float, 
     return ratio, probes
 
 
-def _finetune(model, recipe, data, step: int, steps: int) -> list:
-    from edgekit.stages.teacher import train_config
-    from edgekit.stages.train import train
-
-    config = dataclasses.replace(train_config(recipe), epochs=max(1, recipe.epochs // steps))
+def _finetune(model, options, data, step: int, steps: int, model_name: str) -> list:
+    config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
+                                      epochs=max(1, options.train.epochs // steps))
     result = train(model, data, config, label=f"prune fine-tune {step + 1}/{steps}", stage=f"prune-{step + 1}",
-                   model_name=recipe.model)
+                   model_name=model_name)
     return result.history
 
 

@@ -1,120 +1,130 @@
-"""Build the FP32 model to ship: from a checkpoint, --weights, --pretrained, or trained here (cached)."""
+"""The teacher stage: the uncompressed FP32 model every later stage starts from.
+
+From a checkpoint directory, --weights, --pretrained or a fresh initialisation; trained on the data when it needs
+it (no weights, or a classifier for another class count) and the data can train.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from edgekit.core.errors import EdgekitError
 from edgekit.core.io import sha256_file
-from edgekit.core.paths import cache_dir
-from edgekit.core.recipe import Recipe
 from edgekit.core.ui import info
-from edgekit.data import DataBundle
 from edgekit.models.build import create, probe_forward
 from edgekit.models.checkpoint import (
+    DESCRIPTION_FILE,
+    WEIGHTS_FILE,
     ModelDescription,
-    is_checkpoint,
     load_checkpoint,
-    save_checkpoint,
 )
-from edgekit.models.weights import apply_state_dict, read_state_dict
-from edgekit.models.zoo import ModelSpec
-from edgekit.stages.distributed import barrier, is_main
+from edgekit.models.weights import apply_state_dict, head_to_reset, read_state_dict
+from edgekit.stages import distributed
+from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
+from edgekit.stages.model_stage import ModelStage
 from edgekit.stages.train import TrainConfig, train
 
-TRAINER_VERSION = 2
+IMAGENET_CLASSES = 1000
 
 
-@dataclass
-class Teacher:
-    model: torch.nn.Module
-    description: ModelDescription
-    metrics: dict
+def needs_training(setting: Setting) -> bool:
+    """Whether the teacher's weights leave anything to learn: no weights at all, or a head for other classes."""
+    recipe = setting.recipe
+    if setting.checkpoint is not None:
+        return False
+    if recipe.teacher.pretrained:
+        return setting.num_classes != IMAGENET_CLASSES
+    if recipe.teacher.weights is None:
+        return True
+    with torch.device("meta"):
+        probe = create(setting.spec, setting.num_classes, setting.img_size)
+    return bool(head_to_reset(probe, read_state_dict(recipe.teacher.weights), f"--weights '{recipe.teacher.weights}'"))
 
 
-def build_teacher(recipe: Recipe, spec: ModelSpec, img_size: int, num_classes: int, data: DataBundle) -> Teacher:
-    """The uncompressed FP32 model every later stage starts from."""
-    metrics: dict = {"source": "random-init"}
-    if is_checkpoint(Path(recipe.model)):
-        model, description = load_checkpoint(Path(recipe.model))
-        return Teacher(model, description, {"source": "checkpoint"})
-    model = create(spec, num_classes, img_size, pretrained=recipe.pretrained)
-    needs_training = not recipe.pretrained
-    if recipe.pretrained:
-        metrics["source"] = "timm-pretrained"
-        needs_training = model.get_classifier() is not None and num_classes != 1000
-    if recipe.weights is not None:
-        reset = apply_state_dict(model, read_state_dict(recipe.weights), f"--weights '{recipe.weights}'")
-        metrics.update(source="weights", head_reinitialised=reset)
-        needs_training = bool(reset)
-    probe_forward(model, spec, img_size)
-    description = ModelDescription(model=spec.name, timm_id=spec.timm_id, num_classes=num_classes,
-                                   img_size=img_size, class_names=data.class_names)
-    can_train = data.has_labels and data.train is not None and recipe.epochs > 0 and recipe.train_teacher
-    if needs_training and can_train:
-        metrics.update(_train_cached(model, recipe, spec, img_size, num_classes, data, description))
-    elif needs_training:
-        why = "the data has no labels" if not data.has_labels else "--epochs is 0"
-        info(f"[yellow]warning:[/] {spec.name} is not trained ({metrics['source']}) and {why}: "
-             "its accuracy is chance; pass --weights or labelled --data")
-        metrics["trained"] = False
-    return Teacher(model.eval(), description, metrics)
+def will_train(setting: Setting) -> bool:
+    """The teacher trains when it needs to and the data and options allow it."""
+    recipe = setting.recipe
+    return (needs_training(setting) and setting.data.labelled and recipe.train.epochs > 0
+            and recipe.teacher.train)
 
 
-def train_config(recipe: Recipe) -> TrainConfig:
-    """The trainer settings a recipe asks for (shared by the teacher and the distillation stage)."""
-    return TrainConfig(epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                       batch_size=recipe.batch_size, optimizer=recipe.optimizer,
-                       label_smoothing=recipe.label_smoothing, warmup_fraction=recipe.warmup_fraction, ema_decay=recipe.ema,
-                       clip_grad=recipe.clip_grad, eval_samples=recipe.eval_samples, seed=recipe.seed)
+@register
+class Teacher(ModelStage):
+    name = "teacher"
+    reads = ("data", "teacher", "seed")
+    libraries = ("torch", "timm")
 
+    def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
+        return (*self.reads, "train") if setting.teacher_trains else self.reads
 
-def train_state_path(recipe: Recipe, stage: str) -> Path:
-    """Where a stage's resumable state goes: beside the run directory, outside its staging folder."""
-    out = recipe.run_dir()
-    return out.parent / f".{out.name}.{stage}-state.pt"
+    def identity(self, node: Node, setting: Setting) -> dict:
+        source: dict = {"model": setting.spec.name, "timm_id": setting.spec.timm_id, "img_size": setting.img_size,
+                        "num_classes": setting.num_classes, "data": setting.data.fingerprint}
+        if setting.checkpoint is not None:
+            folder = Path(setting.recipe.model)
+            source["checkpoint"] = [sha256_file(folder / name) for name in (WEIGHTS_FILE, DESCRIPTION_FILE)]
+        elif setting.recipe.teacher.weights is not None:
+            source["weights"] = sha256_file(setting.recipe.teacher.weights)
+        return source
 
+    def describe(self, node: Node, setting: Setting) -> str:
+        if setting.checkpoint is not None:
+            return "load the checkpoint"
+        if not setting.teacher_trains:
+            teacher = setting.recipe.teacher
+            return "pretrained weights" if teacher.pretrained else "load --weights" if teacher.weights else \
+                "random init (untrained)"
+        return f"train {node.options.train.epochs} epoch(s) on {setting.data.n_train:,} images"
 
-def _cache_key(recipe: Recipe, spec: ModelSpec, img_size: int, num_classes: int, data: DataBundle) -> str:
-    config = train_config(recipe)
-    key = {"timm_id": spec.timm_id, "num_classes": num_classes, "img_size": img_size, "data": data.fingerprint,
-           "train": {k: v for k, v in asdict(config).items() if k != "eval_samples"},
-           "pretrained": recipe.pretrained, "trainer": TRAINER_VERSION, "torch": torch.__version__,
-           "weights": sha256_file(recipe.weights) if recipe.weights else None}
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    def estimate(self, node: Node, setting: Setting, probe) -> float | None:
+        if not setting.teacher_trains:
+            return 0.0
+        return probe.training_seconds(node.options.train.epochs, setting.data.n_train, setting.data.n_val,
+                                      node.options.train.batch_size, node.options.data.eval_samples)
 
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        setting, options = ctx.setting, node.options
+        if setting.checkpoint is not None:
+            model, description = load_checkpoint(Path(setting.recipe.model))
+            return Output({"source": "checkpoint"}, ModelArtifact(description, module=model))
+        torch.manual_seed(options.seed)
+        spec = setting.spec
+        model = create(spec, setting.num_classes, setting.img_size, pretrained=options.teacher.pretrained)
+        metrics: dict = {"source": "timm-pretrained" if options.teacher.pretrained else "random-init"}
+        if options.teacher.weights is not None:
+            reset = apply_state_dict(model, read_state_dict(options.teacher.weights),
+                                     f"--weights '{options.teacher.weights}'")
+            metrics.update(source="weights", head_reinitialised=reset)
+        probe_forward(model, spec, setting.img_size)
+        data = ctx.data
+        description = ModelDescription(model=spec.name, timm_id=spec.timm_id, num_classes=setting.num_classes,
+                                       img_size=setting.img_size, class_names=data.class_names)
+        if setting.teacher_trains:
+            metrics.update(self._train(model, options, ctx, data))
+        elif needs_training(setting):
+            why = "the data has no labels" if not data.has_labels else "--epochs is 0 or --no-train-teacher"
+            info(f"[yellow]warning:[/] {spec.name} is not trained ({metrics['source']}) and {why}: "
+                 "its accuracy is chance; pass --weights or labelled --data")
+            metrics["trained"] = False
+        description.metrics = {k: v for k, v in metrics.items() if k != "history"}
+        return Output(metrics, ModelArtifact(description, module=model.eval()))
 
-def _train_cached(model, recipe, spec, img_size, num_classes, data, description) -> dict:
-    directory = cache_dir() / "teachers" / f"{spec.name.replace(':', '_')}-{_cache_key(recipe, spec, img_size, num_classes, data)}"
-    if (directory / "model.json").is_file():
-        try:
-            cached, cached_description = load_checkpoint(directory)
-            model.load_state_dict(cached.state_dict())
-            info(f"teacher: reusing cached {directory}")
-            return {"trained": True, "cached": True, "cache": str(directory), **cached_description.metrics}
-        except Exception as exc:  # a damaged cache entry is rebuilt, never trusted
-            info(f"[yellow]warning:[/] ignoring damaged teacher cache {directory} ({exc})")
-            shutil.rmtree(directory, ignore_errors=True)
-    state_path = train_state_path(recipe, "teacher")
-    info(f"teacher: training {spec.name}; per-epoch state in {state_path} (continue an interrupted run with "
-         f"--resume {state_path})")
-    result = train(model, data, train_config(recipe), label=f"teacher {spec.name}", stage="teacher",
-                   model_name=spec.name, state_path=state_path if is_main() else None, resume=recipe.resume)
-    metrics = {"trained": True, "cached": False, "cache": str(directory), "best_epoch": result.best_epoch,
-               "best_val_top1": result.best_top1, "resumed_from_epoch": result.resumed_from_epoch,
-               "history": result.history}
-    if is_main():
-        description.metrics = {k: v for k, v in metrics.items() if k not in ("cached", "cache")}
-        staging = directory.with_name(directory.name + f".tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        save_checkpoint(staging, model, description)
-        shutil.rmtree(directory, ignore_errors=True)
-        staging.replace(directory)
-    barrier()
-    return metrics
+    def _train(self, model: torch.nn.Module, options, ctx: Context, data) -> dict:
+        state_path = ctx.state_path(self.name)
+        info(f"teacher: training {ctx.setting.spec.name}; per-epoch state in {state_path} (continue an "
+             f"interrupted run with --resume {state_path})")
+        config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples)
+        result = train(model, data, config, label=f"teacher {ctx.setting.spec.name}", stage=self.name,
+                       model_name=ctx.setting.spec.name, state_path=state_path if distributed.is_main() else None,
+                       resume=ctx.resume)
+        return {"trained": True, "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
+                "resumed_from_epoch": result.resumed_from_epoch, "history": result.history}
+
+    def check(self, node: Node, setting: Setting) -> None:
+        weights = setting.recipe.teacher.weights
+        if weights is not None and setting.checkpoint is not None:
+            raise EdgekitError(f"'{setting.recipe.model}' is a checkpoint with its own weights; drop --weights")
+        if setting.checkpoint is not None and setting.recipe.teacher.pretrained:
+            raise EdgekitError(f"'{setting.recipe.model}' is a checkpoint with its own weights; drop --pretrained")

@@ -45,6 +45,15 @@ class TrainConfig:
     eval_samples: int | None = None
     seed: int = 0
 
+    @classmethod
+    def from_options(cls, train, *, seed: int, eval_samples: int | None, **changes) -> "TrainConfig":
+        """The trainer settings of a recipe's `train` section (with per-stage `changes`, e.g. QAT's epochs)."""
+        values = dict(epochs=train.epochs, lr=train.lr, weight_decay=train.weight_decay, batch_size=train.batch_size,
+                      optimizer=train.optimizer, label_smoothing=train.label_smoothing,
+                      warmup_fraction=train.warmup_fraction, ema_decay=train.ema, clip_grad=train.clip_grad,
+                      eval_samples=eval_samples, seed=seed)
+        return cls(**{**values, **changes})
+
 
 @dataclass
 class TrainResult:

@@ -1,11 +1,9 @@
-"""Distillation objective and the compression-stage chain."""
+"""The distillation objective: KD loss, feature matching, cached teacher logits."""
 
 import torch
 
-from edgekit.core.recipe import Recipe
 from edgekit.models import resolve
 from edgekit.models.build import create
-from edgekit.stages.chain import planned
 from edgekit.stages.distill import Distillation, kd_loss
 
 
@@ -61,20 +59,3 @@ def test_cached_teacher_logits_are_used_by_index():
     student.eval()
     loss, logits = objective.loss(student, images, torch.tensor([0]), [2])
     assert torch.isclose(loss, kd_loss(logits, cached[[2]], 1.0))
-
-
-def test_kd_runs_after_compression_by_default_and_finetune_without_it():
-    def names(**options):
-        return [s.name for s in planned(Recipe(model="m", **options))]
-
-    assert names() == []
-    assert names(kd=True) == []  # nothing to distil into; `compress` rejects --kd without a compression stage
-    assert names(prune=0.3) == ["prune", "kd"]
-    assert names(prune=0.3, kd=False) == ["prune", "finetune"]
-    assert names(prune=0.3, kd=False, epochs=0) == ["prune"]
-    assert names(int8=True) == ["int8"]
-    assert names(prune=0.3, int8=True) == ["prune", "kd", "int8"]
-    # synthetic data has no labels: no recovery stage by default (an explicit --kd is refused up front)
-    assert names(prune=0.3, data="synthetic") == ["prune"]
-    assert names(prune=0.3, kd=False, data="synthetic") == ["prune"]
-    assert names(prune=0.3, int8=True, data="synthetic") == ["prune", "int8"]

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from edgekit.core.errors import EdgekitError
-from edgekit.core.recipe import Recipe, load_recipe
+from edgekit.core.options import Int8Options
+from edgekit.core.recipe import load_recipe
 from edgekit.data.base import DataBundle
 from edgekit.pipeline import run
 from edgekit.quant.backends import choose_backend
@@ -30,19 +31,19 @@ def bundle(train=True, labels=True):
                       class_names=None, has_labels=labels, fingerprint="d")
 
 
-@pytest.mark.parametrize("options, train, labels, mode", [
-    ({}, True, True, "qat"), ({}, False, False, "ptq"), ({"qat_epochs": 0}, True, True, "ptq"),
-    ({"int8_mode": "ptq"}, True, True, "ptq"), ({"quant_backend": "nncf"}, True, True, "ptq"),
+@pytest.mark.parametrize("options, labels, mode", [
+    ({}, True, "qat"), ({}, False, "ptq"), ({"qat_epochs": 0}, True, "ptq"),
+    ({"mode": "ptq"}, True, "ptq"), ({"backend": "nncf"}, True, "ptq"),
 ])
-def test_mode_is_qat_only_when_training_is_possible(options, train, labels, mode):
-    assert resolve_mode(Recipe(model="m", int8=True, **options), bundle(train, labels)) == mode
+def test_mode_is_qat_only_when_training_is_possible(options, labels, mode):
+    assert resolve_mode(Int8Options(enabled=True, **options), labels) == mode
 
 
 def test_qat_is_refused_without_training_data_or_with_a_ptq_backend():
     with pytest.raises(EdgekitError, match="PTQ only"):
-        resolve_mode(Recipe(model="m", int8=True, int8_mode="qat"), bundle(train=False, labels=False))
+        resolve_mode(Int8Options(enabled=True, mode="qat"), labelled=False)
     with pytest.raises(EdgekitError, match="post-training only"):
-        resolve_mode(Recipe(model="m", int8=True, int8_mode="qat", quant_backend="nncf"), bundle())
+        resolve_mode(Int8Options(enabled=True, mode="qat", backend="nncf"), labelled=True)
 
 
 @pytest.mark.parametrize("requested, mode, family, max_drop, chosen", [
@@ -82,11 +83,11 @@ def test_calibration_uses_unaugmented_training_images():
     (["--int8", "--quant-backend", "nncff"], "did you mean 'nncf'"),
     (["--int8", "--max-drop", "-1"], "--max-drop"),
     (["--int8", "--max-drop", "1", "--data", "synthetic"], "labelled --data"),
-    (["--int8-mode", "ptq"], "need --int8"),
+    (["--int8-mode", "ptq"], "--int8-mode: this option sets the int8 stage, which is not in this plan (add --int8)"),
     (["--int8", "qat", "--quant-backend", "nncf"], "post-training only"),
-    (["--tflite-io", "float"], "need --int8"),
+    (["--tflite-io", "float"], "--tflite-io sets the interface of an int8 .tflite file: add --int8"),
     (["--int8", "--tflite-io", "float", "--formats", "onnx"], "add tflite to --formats"),
-    (["--int8", "--tflite-io", "fp16"], "--tflite-io: Input should be 'int8' or 'float'"),
+    (["--int8", "--tflite-io", "fp16"], "--tflite-io: 'fp16' is not one of int8, float"),
 ])
 def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
     result = cli("compress", "test_effnet", "--img-size", "32", *args, "--out", str(tmp_path / "run"), cwd=tmp_path)
@@ -98,7 +99,7 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
 def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
     recipe = load_recipe(None, dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1,
                                     prune=0.3, int8=True, out=tmp_path / "run", runs=5, warmup=1, parity_samples=8,
-                                    eval_samples=256, tflite_io="float"))
+                                    eval_samples=256, tflite_io="float"))[0]
     report, out = run(recipe)
     names = [s["name"] for s in report["stages"]]
     assert names.index("prune") < names.index("kd") < names.index("int8") < names.index("export")

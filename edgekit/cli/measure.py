@@ -1,0 +1,72 @@
+"""`edgekit bench` (time files in their runtimes, optionally against a baseline) and `edgekit check` (the CI gate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from edgekit.cli import schema
+from edgekit.cli.app import AsJson, app
+from edgekit.core.errors import EdgekitError
+
+BENCH_OPTIONS = schema.options(["bench.threads", "bench.runs", "bench.warmup", "bench.warmup_seconds",
+                                "bench.min_seconds", "bench.cpus", "data.eval_samples"])
+
+
+def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite or .pte files")],
+          device: Annotated[str, typer.Option("--device", help="local | adb:SERIAL | ssh:USER@HOST")] = "local",
+          baseline: Annotated[Optional[Path], typer.Option(
+              "--baseline", help="artifact to compare against (timed interleaved)")] = None,
+          data: Annotated[Optional[str], typer.Option("--data", help="measure accuracy on this data too")] = None,
+          as_json: AsJson = False, **options: Any) -> None:
+    """Time artifacts in their own runtimes (cold start and peak memory in a child process); with --baseline,
+    report the latency ratio and its confidence interval."""
+    from pydantic import ValidationError
+
+    from edgekit.bench.compare import bench as run_bench
+    from edgekit.bench.compare import check_device, to_json
+    from edgekit.bench.cpus import parse_cpus
+    from edgekit.bench.tables import print_bench
+    from edgekit.core.options import BenchOptions
+    from edgekit.core.recipe import describe_validation_error
+
+    check_device(device)
+    try:
+        settings = BenchOptions(**{name.split(schema.SEPARATOR, 1)[1]: value for name, value in options.items()
+                                   if name.startswith("bench" + schema.SEPARATOR)})
+    except ValidationError as exc:
+        raise EdgekitError(describe_validation_error(exc)) from exc
+    result = run_bench(artifacts, settings.threads, settings.runs, settings.warmup, baseline, data,
+                       options["data__eval_samples"], warmup_seconds=settings.warmup_seconds,
+                       min_seconds=settings.min_seconds, cpus=parse_cpus(settings.cpus) if settings.cpus else None)
+    if as_json:
+        typer.echo(to_json(result))
+    else:
+        print_bench(result)
+
+
+@app.command()
+def check(report: Annotated[Path, typer.Argument(help="report.json of a run")],
+          budget: Annotated[Optional[Path], typer.Option("--budget", help="budget YAML (required; docs/budgets.md)")]
+          = None,
+          junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,
+          markdown: Annotated[Optional[Path], typer.Option(
+              "--markdown", help="write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set)")]
+          = None,
+          as_json: AsJson = False) -> None:
+    """Gate a report on size, latency and accuracy budgets: exit 0 pass, 1 violated, 2 bad input, 3 inconclusive."""
+    from edgekit.bench.check import run_check
+    from edgekit.bench.gate_output import print_gate
+
+    if budget is None:
+        raise EdgekitError("--budget FILE is required: the YAML limits to check the report against")
+    gate, text = run_check(report, budget, junit, markdown, as_json)
+    print_gate(gate)
+    if text is not None:
+        typer.echo(text)
+    raise typer.Exit(gate["exit_code"])
+
+
+app.command(name="bench")(schema.command(bench, BENCH_OPTIONS))

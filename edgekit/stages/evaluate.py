@@ -1,0 +1,34 @@
+"""The evaluate stage: top-1/top-5 of a PyTorch model (the teacher, the compressed model) on the validation split."""
+
+from __future__ import annotations
+
+from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
+from edgekit.core.ui import info
+from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
+
+
+@register
+class Evaluate(Stage):
+    name = "evaluate"
+    may_follow = ("teacher", "prune", "kd", "finetune", "int8")
+    reads = ("data.eval_samples",)
+
+    def describe(self, node: Node, setting: Setting) -> str:
+        n = node.options.data.eval_samples or setting.data.n_val
+        return f"PyTorch top-1 on {min(n, setting.data.n_val):,} images"
+
+    def estimate(self, node: Node, setting: Setting, probe) -> float | None:
+        n = min(node.options.data.eval_samples or setting.data.n_val, setting.data.n_val)
+        return probe.inference_seconds(n, int8=node.inputs["model"].stage.name == "int8")
+
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        data = ctx.data
+        model = inputs["model"].model
+        if not data.has_labels:
+            return Output({"accuracy": None})
+        label = "accuracy pytorch" + (" (compressed)" if node.role != "baseline" else "")
+        accuracy = evaluate(torch_logits_fn(model.module), limited(data.val, node.options.data.eval_samples),
+                            data.name, label=label)
+        info(f"evaluate: PyTorch {model.precision.upper()} top-1 {accuracy['top1']:.2f}% on {accuracy['n']} "
+             f"{data.name} images")
+        return Output({"accuracy": accuracy})

@@ -1,0 +1,87 @@
+"""The export stage: one model written in one format (one node per format of --formats)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from edgekit.core.errors import EXIT_USAGE, EdgekitError, first_line
+from edgekit.core.formats import FORMATS
+from edgekit.core.io import sha256_file
+from edgekit.core.records import ExportedFile
+from edgekit.core.ui import info, native_stderr_captured
+from edgekit.exporters import export
+from edgekit.models.complexity import count_macs, count_params
+from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
+
+log = logging.getLogger(__name__)
+
+
+def first_images(dataset: Dataset, n: int) -> np.ndarray:
+    """The first `n` model-ready images of `dataset` as an N×3×H×W float32 array."""
+    n = min(n, len(dataset))
+    return np.stack([dataset[i][0].numpy() for i in range(n)]).astype(np.float32)
+
+
+@register
+class Export(Stage):
+    name = "export"
+    may_follow = ("teacher", "prune", "kd", "finetune", "int8")
+    record_type = ExportedFile
+
+    def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
+        return tuple(FORMATS.get(node.target).exporter_options.values())
+
+    def libraries_for(self, node: Node) -> tuple[str, ...]:
+        return FORMATS.get(node.target).export_packages
+
+    def check(self, node: Node, setting: Setting) -> None:
+        FORMATS.get(node.target).check_installed()
+
+    def describe(self, node: Node, setting: Setting) -> str:
+        return FORMATS.get(node.target).suffix
+
+    def estimate(self, node: Node, setting: Setting, probe) -> float | None:
+        return probe.export_seconds(node.target, int8=node.inputs["model"].stage.name == "int8")
+
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        artifact = inputs["model"].model
+        spec = FORMATS.get(node.target)
+        counted = artifact.float_module
+        size = {"precision": artifact.precision, "params": count_params(counted),
+                "macs": count_macs(counted, artifact.description.img_size)}
+        path = ctx.workdir / f"{ctx.stem}{spec.suffix}"
+        example = torch.from_numpy(first_images(ctx.data.val, 1))
+        options = {keyword: _option(node.options, option) for keyword, option in spec.exporter_options.items()}
+        start = time.perf_counter()
+        info(f"export: {spec.name} → {path.name}" + (" (baseline)" if node.role == "baseline" else ""))
+        try:
+            with native_stderr_captured():
+                result = export(spec, artifact.module, example, path, **options)
+        except EdgekitError as exc:
+            if exc.exit_code != EXIT_USAGE:
+                raise  # a converter crash stops the run; a model the format cannot take fails this file
+            return _failed(exc, size)
+        except Exception as exc:  # a format that cannot take the model is reported, the others still ship
+            return _failed(exc, size)
+        record = ExportedFile(format=spec.name, file=path.name, size_bytes=path.stat().st_size,
+                              sha256=sha256_file(path), runtime=spec.runtime, op_counts=result.op_counts,
+                              fallback_ops=result.fallback_ops, notes=result.notes,
+                              export_seconds=round(time.perf_counter() - start, 2), **size)
+        return Output({"size_bytes": record.size_bytes}, record=record)
+
+
+def _failed(exc: Exception, size: dict) -> Output:
+    log.debug("export failed", exc_info=True)
+    return Output({"error": f"export failed: {type(exc).__name__}: {first_line(exc, 300)}", **size}, ok=False)
+
+
+def _option(options, path: str):
+    """The picked option at a dotted path ('export.tflite_io')."""
+    for part in path.split("."):
+        options = getattr(options, part)
+    return options

@@ -1,0 +1,43 @@
+"""The gate stage: size, latency and accuracy budgets checked on the finished report (the CI exit code)."""
+
+from __future__ import annotations
+
+from edgekit.bench.budget import LATENCY_LIMITS, load_budgets
+from edgekit.bench.gate import gate_run
+from edgekit.core.errors import EdgekitError
+from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
+
+ACCURACY_LIMITS = ("min_top1", "max_top1_drop")
+
+
+@register
+class Gate(Stage):
+    """Reads the report the pipeline assembled from every other stage (its one input); never cached."""
+
+    name = "gate"
+    may_follow = ("bench", "verify")
+    reads = ("budget",)
+    cacheable = False
+
+    def check(self, node: Node, setting: Setting) -> None:
+        """The budget file loads, and what its limits need is in the plan (timings, labelled data)."""
+        path = setting.recipe.budget.file
+        limits = {key for budget in load_budgets(path).budgets for key in budget.limits()}
+        latency = sorted(limits & set(LATENCY_LIMITS))
+        if latency and not setting.recipe.bench.enabled:
+            raise EdgekitError(f"--budget '{path}' limits latency ({', '.join(latency)}) but --no-bench leaves "
+                               "nothing timed; drop --no-bench")
+        accuracy = sorted(limits & set(ACCURACY_LIMITS))
+        if accuracy and not setting.data.labelled:
+            raise EdgekitError(f"--budget '{path}' limits accuracy ({', '.join(accuracy)}) but --data "
+                               f"{setting.data.name} has no labels to measure it on")
+
+    def describe(self, node: Node, setting: Setting) -> str:
+        return str(node.options.budget.file)
+
+    def estimate(self, node: Node, setting: Setting, probe) -> float | None:
+        return 0.0
+
+    def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
+        gate = gate_run(inputs["report"].record, node.options.budget.file, ctx.workdir)
+        return Output({"verdict": gate["verdict"]}, record=gate)

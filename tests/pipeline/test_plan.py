@@ -1,0 +1,80 @@
+"""Planning: which stages a recipe lays out, how they are keyed, and what is refused before any work."""
+
+import pytest
+
+from edgekit.core.errors import EdgekitError
+from edgekit.core.recipe import load_recipe
+from edgekit.pipeline.plan import make_plan
+
+
+def plan(tmp_path, **flags):
+    values = {"model": "test_effnet", "data": "fashion-mnist", "img_size": 32, "formats": "onnx",
+              "out": tmp_path / "run", **flags}
+    return make_plan(load_recipe(None, values)[0])
+
+
+def chain(tmp_path, **flags):
+    return [n.stage.name for n in plan(tmp_path, **flags).chain]
+
+
+def test_kd_runs_after_compression_by_default_and_finetune_without_it(tmp_path):
+    assert chain(tmp_path) == ["teacher"]
+    assert chain(tmp_path, prune=0.3) == ["teacher", "prune", "kd"]
+    assert chain(tmp_path, prune=0.3, kd=False) == ["teacher", "prune", "finetune"]
+    assert chain(tmp_path, prune=0.3, kd=False, epochs=0) == ["teacher", "prune"]
+    assert chain(tmp_path, int8=True) == ["teacher", "int8"]
+    assert chain(tmp_path, prune=0.3, int8=True) == ["teacher", "prune", "kd", "int8"]
+    # synthetic data has no labels: no recovery stage by default (an explicit --kd is refused up front)
+    assert chain(tmp_path, prune=0.3, data="synthetic") == ["teacher", "prune"]
+    assert chain(tmp_path, prune=0.3, kd=False, data="synthetic") == ["teacher", "prune"]
+    assert chain(tmp_path, prune=0.3, int8=True, data="synthetic") == ["teacher", "prune", "int8"]
+
+
+def test_every_file_is_exported_verified_timed_and_has_a_baseline_when_compressed(tmp_path):
+    nodes = [n.id for n in plan(tmp_path, prune=0.3, formats="onnx,pte").nodes]
+    for fmt in ("onnx", "pte"):
+        assert {f"export:{fmt}", f"verify:{fmt}", f"export:{fmt}@baseline", f"verify:{fmt}@baseline",
+                f"bench:{fmt}"} <= set(nodes)
+    assert nodes.index("kd") < nodes.index("export:onnx") < nodes.index("verify:onnx") < nodes.index("bench:onnx")
+    uncompressed = [n.id for n in plan(tmp_path, bench=False).nodes]
+    assert uncompressed == ["teacher", "evaluate", "export:onnx", "verify:onnx"]
+
+
+def test_keys_depend_only_on_what_each_stage_reads(tmp_path):
+    base = {n.id: n.key for n in plan(tmp_path, prune=0.3, int8=True).nodes}
+    more_formats = {n.id: n.key for n in plan(tmp_path, prune=0.3, int8=True, formats="onnx,tflite").nodes}
+    more_runs = {n.id: n.key for n in plan(tmp_path, prune=0.3, int8=True, runs=77).nodes}
+    longer_kd = {n.id: n.key for n in plan(tmp_path, prune=0.3, int8=True, kd_temperature=4.0).nodes}
+    assert all(more_formats[i] == k for i, k in base.items())  # a new format keys only its own nodes
+    assert [i for i in base if more_runs[i] != base[i]] == ["bench:onnx"]
+    changed = [i for i in base if longer_kd[i] != base[i]]
+    assert changed[:2] == ["kd", "int8"] and "teacher" not in changed and "prune" not in changed
+    assert "export:onnx@baseline" not in changed  # the FP32 teacher's files do not depend on distillation
+
+
+def test_baseline_nodes_share_keys_with_an_uncompressed_run(tmp_path):
+    """Adding --prune reuses the files the same teacher shipped without it: they are its baseline now."""
+    plain = {n.id: n.key for n in plan(tmp_path).nodes}
+    pruned = {n.id: n.key for n in plan(tmp_path, prune=0.3).nodes}
+    assert pruned["export:onnx@baseline"] == plain["export:onnx"]
+    assert pruned["verify:onnx@baseline"] == plain["verify:onnx"]
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    ({"kd_temperature": 3.0}, "--kd-temperature: this option sets the recover stage, which is not in this plan"),
+    ({"int8_mode": "ptq"}, "--int8-mode: this option sets the int8 stage, which is not in this plan (add --int8)"),
+    ({"bench": False, "runs": 9}, "--runs: this option sets the bench stage"),
+    ({"data": "synthetic", "lr": 0.1}, "--lr: this option sets the train stage"),
+    ({"prune_ignore": "fc", "prune_steps": 2}, "--prune-ignore, --prune-steps: these options set the prune stage"),
+    ({"refresh": "bnech"}, "unknown stage 'bnech'; did you mean 'bench'"),
+    ({"formats": "onnx", "img_size": 30}, "multiple of 32"),
+])
+def test_bad_plans_are_refused_before_any_work(tmp_path, flags, fragment):
+    with pytest.raises(EdgekitError) as caught:
+        plan(tmp_path, **flags)
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_epochs_zero_turns_training_off_without_complaint(tmp_path):
+    assert chain(tmp_path, data="synthetic", epochs=0, lr=0.1) == ["teacher"]
