@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgekit.bench.accuracy import topk_correct
 from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
 from edgekit.data.batches import fetch, set_epoch
@@ -212,9 +213,8 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> 
         images, labels = fetch(data.val, list(range(begin, min(n, begin + 256))))
         logits = model(images.contiguous(memory_format=torch.channels_last))
         loss += loss_fn(logits, labels).item()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        top1 += (top[:, 0] == labels).sum().item()
-        top5 += (top == labels[:, None]).any(1).sum().item()
+        correct1, correct5 = topk_correct(logits, labels)
+        top1, top5 = top1 + correct1, top5 + correct5
     return {"val_loss": round(loss / n, 4), "val_top1": round(100 * top1 / n, 3), "val_top5": round(100 * top5 / n, 3)}
 
 
