@@ -16,6 +16,15 @@ def limited(dataset: Dataset, n: int | None) -> Dataset:
     return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
 
 
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
+    """Per k, how many rows have their label among the k largest logits (k capped at the number of classes)."""
+    # imported here: benchmarks without data need no timm
+    from timm.utils import accuracy
+
+    percents = accuracy(logits, labels, topk=ks)  # 100 * correct / rows in floating point: rounded back to counts
+    return [round(p.item() * len(labels) / 100) for p in percents]
+
+
 def evaluate(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, dataset_name: str,
              batch_size: int = 64, label: str = "evaluate") -> dict | None:
     """Run `logits_fn` over `dataset`; None when the data has no labels (never a made-up number)."""
@@ -26,12 +35,8 @@ def evaluate(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, da
         for images, labels in loader:
             if (labels < 0).any():
                 return None
-            logits = torch.from_numpy(np.asarray(logits_fn(images.numpy())))
-            k = min(5, logits.shape[1])
-            top = logits.topk(k, dim=1).indices
-            correct1 += (top[:, 0] == labels).sum().item()
-            correct5 += (top == labels[:, None]).any(dim=1).sum().item()
-            seen += len(labels)
+            top1, top5 = topk_correct(torch.from_numpy(np.asarray(logits_fn(images.numpy()))), labels)
+            correct1, correct5, seen = correct1 + top1, correct5 + top5, seen + len(labels)
             bar.update(task, advance=len(labels), status=f"top-1 {100 * correct1 / seen:.2f}%")
     if seen == 0:
         return None

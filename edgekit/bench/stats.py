@@ -1,4 +1,4 @@
-"""Statistics behind latency comparisons and the budget gate (numpy only, no SciPy).
+"""Statistics behind latency comparisons and the budget gate (SciPy's tests; the Hodges–Lehmann interval here).
 
 Two distribution-free tests decide latency budgets, each answering with two one-sided p-values:
 
@@ -8,7 +8,8 @@ Two distribution-free tests decide latency budgets, each answering with two one-
   shape of the latency distribution (heavy tails, outliers). The reported interval is the Hodges–Lehmann ratio's
   confidence interval obtained by inverting the same test, so verdict and interval always agree.
 - `quantile_test`: is a latency percentile (p50, p90) above or below an absolute limit? The number of runs slower
-  than the limit is Binomial(n, 1 - q) when the q-quantile sits exactly at the limit (exact sign test).
+  than the limit is Binomial(n, 1 - q) when the q-quantile sits exactly at the limit (exact sign test, SciPy's
+  `quantile_test`; runs equal to the limit comply).
 
 Both assume runs are exchangeable (no trend); interleaved A/B rounds make drift hit both sides of a ratio alike.
 """
@@ -19,24 +20,26 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 MIN_SAMPLES = 10  # fewer runs than this on a side: no latency verdict
 
 
 def ratio_with_ci(candidate: list[float], baseline: list[float], confidence: float = 0.95,
                   resamples: int = 2000, seed: int = 0) -> dict:
-    """Ratio of medians (candidate / baseline) with a percentile-bootstrap confidence interval."""
+    """Ratio of medians (candidate / baseline) with a percentile-bootstrap confidence interval, each sample
+    resampled on its own (SciPy's `bootstrap`)."""
     cand = np.asarray(candidate, dtype=np.float64)
     base = np.asarray(baseline, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    boot_c = np.median(rng.choice(cand, (resamples, len(cand))), axis=1)
-    boot_b = np.median(rng.choice(base, (resamples, len(base))), axis=1)
-    ratios = boot_c / boot_b
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(ratios, [alpha, 1 - alpha])
-    return {"ratio": round(float(np.median(cand) / np.median(base)), 4),
-            "ratio_ci": [round(float(low), 4), round(float(high), 4)], "confidence": confidence,
+    ci = stats.bootstrap((cand, base), _ratio_of_medians, n_resamples=resamples, vectorized=True, paired=False,
+                         confidence_level=confidence, method="percentile", rng=seed).confidence_interval
+    return {"ratio": round(float(_ratio_of_medians(cand, base)), 4),
+            "ratio_ci": [round(float(ci.low), 4), round(float(ci.high), 4)], "confidence": confidence,
             "method": "bootstrap of the ratio of medians, interleaved A/B rounds"}
+
+
+def _ratio_of_medians(candidate: np.ndarray, baseline: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(candidate, axis=axis) / np.median(baseline, axis=axis)
 
 
 @dataclass
@@ -67,46 +70,19 @@ def decide(p_violation: float, p_compliance: float, alpha: float) -> str:
     return "inconclusive"
 
 
-def normal_sf(z: float) -> float:
-    """P(Z > z) for a standard normal Z."""
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def normal_isf(p: float) -> float:
-    """z with P(Z > z) = p (bisection on normal_sf; p in (0, 1))."""
-    low, high = -40.0, 40.0
-    for _ in range(200):
-        mid = (low + high) / 2
-        if normal_sf(mid) > p:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
-
-
-def rank_sum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def _rank_sum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Mann–Whitney U of `x` over `y`, its null mean and its tie-corrected null standard deviation."""
     n, m = len(x), len(y)
-    pooled = np.concatenate([x, y])
-    order = np.argsort(pooled, kind="mergesort")
-    _, inverse, counts = np.unique(pooled[order], return_inverse=True, return_counts=True)
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based mid-ranks of each tie group
-    ranks = np.empty(n + m)
-    ranks[order] = average_rank[inverse]
+    ranks = stats.rankdata(np.concatenate([x, y]))
     u = float(ranks[:n].sum() - n * (n + 1) / 2.0)
-    ties = float((counts.astype(np.float64) ** 3 - counts).sum())
-    total = n + m
-    var = n * m / 12.0 * ((total + 1) - ties / (total * (total - 1)))
-    return u, n * m / 2.0, math.sqrt(max(var, 0.0))
+    return u, n * m / 2.0, math.sqrt(n * m * (n + m + 1) / 12.0 * stats.tiecorrect(ranks))
 
 
 def mann_whitney(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """One-sided p-values (x stochastically greater than y, x smaller), normal approximation with continuity
-    correction and tie correction (as SciPy's `mannwhitneyu(..., method="asymptotic")`)."""
-    u, mean, sd = rank_sum(x, y)
-    if sd == 0:
-        return 1.0, 1.0
-    return normal_sf((u - mean - 0.5) / sd), normal_sf((mean - u - 0.5) / sd)
+    """One-sided p-values (x stochastically greater than y, x smaller): SciPy's asymptotic Mann–Whitney U with
+    continuity and tie correction."""
+    return tuple(float(stats.mannwhitneyu(x, y, alternative=side, method="asymptotic").pvalue)
+                 for side in ("greater", "less"))
 
 
 def _shift_where(x: np.ndarray, y: np.ndarray, target: float) -> float:
@@ -114,7 +90,7 @@ def _shift_where(x: np.ndarray, y: np.ndarray, target: float) -> float:
     low, high = float(x.min() - y.max()), float(x.max() - y.min())
     for _ in range(48):
         mid = (low + high) / 2
-        u, mean, _ = rank_sum(x - mid, y)
+        u, mean, _ = _rank_sum(x - mid, y)
         if u - mean > target:
             low = mid
         else:
@@ -125,7 +101,7 @@ def _shift_where(x: np.ndarray, y: np.ndarray, target: float) -> float:
 def shift_interval(x: np.ndarray, y: np.ndarray, z: float) -> tuple[float, float, float]:
     """Hodges–Lehmann shift of x over y and the interval of shifts the one-sided Mann–Whitney tests at critical
     value `z` do not reject (Moses): order statistics of the pairwise differences, bisection when there are many."""
-    _, mean, sd = rank_sum(x, y)
+    _, mean, sd = _rank_sum(x, y)
     n_pairs = len(x) * len(y)
     if n_pairs > 1_000_000:
         return (_shift_where(x, y, 0.0), _shift_where(x, y, z * sd + 0.5), _shift_where(x, y, -z * sd - 0.5))
@@ -145,37 +121,27 @@ def ratio_test(candidate, baseline, limit: float, alpha: float) -> LatencyDecisi
         return LatencyDecision("inconclusive", None, (None, None), None, None, n,
                           f"needs at least {MIN_SAMPLES} runs on each side")
     p_violation, p_compliance = mann_whitney(cand - math.log(limit), base)
-    shift, low, high = shift_interval(cand, base, normal_isf(alpha))
+    shift, low, high = shift_interval(cand, base, stats.norm.isf(alpha))
     return LatencyDecision(decide(p_violation, p_compliance, alpha), math.exp(shift), (math.exp(low), math.exp(high)),
                       p_violation, p_compliance, n)
 
 
-def binomial_cdf(n: int, p: float) -> np.ndarray:
-    """P(X <= k) for k = 0..n, X ~ Binomial(n, p), 0 < p < 1 (log-space recursion, stable for large n)."""
-    k = np.arange(n)
-    log_step = np.log(n - k) - np.log(k + 1) + math.log(p) - math.log1p(-p)
-    log_pmf = np.concatenate([[n * math.log1p(-p)], n * math.log1p(-p) + np.cumsum(log_step)])
-    pmf = np.exp(log_pmf - log_pmf.max())
-    return np.minimum(np.cumsum(pmf) / pmf.sum(), 1.0)
-
-
 def quantile_test(samples, q: float, limit: float, alpha: float) -> LatencyDecision:
     """Test the q-quantile of `samples` against an absolute `limit` (exact binomial sign test, see module doc)."""
-    x = np.sort(np.asarray(samples, dtype=np.float64))
+    x = np.asarray(samples, dtype=np.float64)
     n = len(x)
     if n < MIN_SAMPLES:
         return LatencyDecision("inconclusive", None, (None, None), None, None, (n,),
                           f"needs at least {MIN_SAMPLES} runs")
-    slower = int((x > limit).sum())
-    cdf = binomial_cdf(n, 1.0 - q)  # runs slower than the limit when the quantile sits exactly at it
-    p_violation = float(1.0 - cdf[slower - 1]) if slower > 0 else 1.0
-    p_compliance = float(cdf[slower])
-    # order-statistic interval: x_(j) <= true quantile with probability P(Binomial(n, q) >= j)
-    at_most = binomial_cdf(n, q)  # P(B <= j) for B ~ Binomial(n, q)
-    lower_ok = np.nonzero(1.0 - np.concatenate([[0.0], at_most[:-1]]) >= 1 - alpha)[0]  # P(B >= j) for j = 0..n
-    upper_ok = np.nonzero(at_most >= 1 - alpha)[0]  # P(B <= j - 1) >= 1 - α with j - 1 = index
-    low = float(x[lower_ok.max() - 1]) if lower_ok.size and lower_ok.max() >= 1 else None
-    high = float(x[upper_ok.min()]) if upper_ok.size and upper_ok.min() < n else None
-    estimate = float(np.quantile(x, q))
-    return LatencyDecision(decide(p_violation, p_compliance, alpha), estimate, (low, high), p_violation, p_compliance,
-                      (n,))
+    above = stats.quantile_test(x, q=limit, p=q, alternative="greater")  # small p: the quantile exceeds the limit
+    # small p: it is below the limit; runs equal to the limit comply (x < nextafter(limit) is x <= limit)
+    below = stats.quantile_test(x, q=np.nextafter(limit, np.inf), p=q, alternative="less")
+    p_violation, p_compliance = float(above.pvalue), float(below.pvalue)
+    ci = (_finite(above.confidence_interval(1 - alpha).low), _finite(below.confidence_interval(1 - alpha).high))
+    return LatencyDecision(decide(p_violation, p_compliance, alpha), float(np.quantile(x, q)), ci, p_violation,
+                           p_compliance, (n,))
+
+
+def _finite(value: float) -> float | None:
+    """A confidence bound, None where there are too few runs for one (SciPy's nan)."""
+    return None if math.isnan(value) else float(value)

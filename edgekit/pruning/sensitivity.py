@@ -11,6 +11,7 @@ import warnings
 
 import torch
 
+from edgekit.bench.accuracy import topk_correct
 from edgekit.core.ui import progress
 from edgekit.pruning.engine import PruneConfig, make_pruner
 
@@ -45,7 +46,8 @@ def _cost(model, images, labels, reference) -> float:
     with torch.no_grad():
         logits = model.eval()(images)
     if labels is not None:
-        return round(100 * ((reference.argmax(1) == labels).float().mean() - (logits.argmax(1) == labels).float().mean()).item(), 3)
+        lost = topk_correct(reference, labels, ks=(1,))[0] - topk_correct(logits, labels, ks=(1,))[0]
+        return round(100 * lost / len(labels), 3)
     return round(((logits - reference).norm() / reference.norm().clamp_min(1e-12)).item(), 5)
 
 

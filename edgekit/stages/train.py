@@ -1,15 +1,15 @@
 """The one trainer behind teacher fine-tuning, distillation and (later) QAT.
 
-AdamW or SGD, cosine schedule with warm-up, label smoothing, optional EMA and gradient clipping, channels-last,
-validation every epoch with best-epoch selection, atomic per-epoch state for `--resume`, and data parallelism
-under torchrun (each rank takes an equal slice of every global batch, so results match one process).
+timm's AdamW or SGD (no weight decay on norms and biases) and cosine schedule with linear warm-up, label
+smoothing, optional EMA and gradient clipping, channels-last, validation every epoch with best-epoch selection,
+atomic per-epoch state for `--resume`, and data parallelism under torchrun (each rank takes an equal slice of
+every global batch, so results match one process).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import signal
 import time
@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timm.optim import create_optimizer_v2, param_groups_weight_decay
+from timm.scheduler import CosineLRScheduler
 
+from edgekit.bench.accuracy import topk_correct
 from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
 from edgekit.data.batches import fetch, set_epoch
@@ -69,21 +72,23 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
     return [order[i:i + batch_size].tolist() for i in range(0, n - batch_size + 1, batch_size)]
 
 
-def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+def _optimizer(model: torch.nn.Module, extras: list[torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
+    """timm's optimizer for the model and the objective's extra modules, without weight decay on norm and bias
+    parameters (nor on what the model's `no_weight_decay` names); SGD with Nesterov momentum 0.9."""
+    optimizer = create_optimizer_v2(model, opt=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
+                                    momentum=0.9)
+    for module in extras:
+        for group in param_groups_weight_decay(module, config.weight_decay):
+            optimizer.add_param_group(group)
+    return optimizer
 
 
-def _schedule(optimizer, steps: int, warmup_fraction: float):
-    warmup = max(1, int(steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def _schedule(optimizer: torch.optim.Optimizer, steps: int, warmup_fraction: float) -> CosineLRScheduler:
+    """Linear warm-up from 0 to the peak lr over `warmup_fraction` of the steps, then cosine decay to 0; stepped
+    with the number of updates done (`step_update`)."""
+    warmup = int(steps * warmup_fraction)
+    return CosineLRScheduler(optimizer, t_initial=max(1, steps - warmup), warmup_t=warmup, warmup_prefix=True,
+                             t_in_epochs=False)
 
 
 class Objective:
@@ -109,8 +114,9 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     torch.manual_seed(config.seed)
     batches_per_epoch = len(data.train) // config.batch_size
     steps = max(1, config.epochs * batches_per_epoch)
-    trainable = torch.nn.ModuleList([model, *objective.modules()])
-    optimizer = _optimizer(trainable.parameters(), config)
+    extras = objective.modules()
+    trainable = torch.nn.ModuleList([model, *extras])
+    optimizer = _optimizer(model, extras, config)
     scheduler = _schedule(optimizer, steps, config.warmup_fraction)
     ema = _ema(model, config.ema_decay)
     arch = fingerprint(model)
@@ -181,7 +187,7 @@ def _epoch(runner, model, objective, data, config, optimizer, scheduler, ema, ep
     set_epoch(data.train, epoch)
     batches = epoch_batches(len(data.train), config.batch_size, config.seed, epoch)
     start, totals = time.perf_counter(), [0.0, 0.0, 0.0]  # loss·n, correct, n
-    for global_batch in batches:
+    for done, global_batch in enumerate(batches, start=epoch * len(batches) + 1):
         indices = dist.shard(global_batch)
         images, labels = fetch(data.train, indices)
         images = images.contiguous(memory_format=torch.channels_last)
@@ -191,7 +197,7 @@ def _epoch(runner, model, objective, data, config, optimizer, scheduler, ema, ep
         if config.clip_grad:
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.clip_grad)
         optimizer.step()
-        scheduler.step()
+        scheduler.step_update(done)
         if ema is not None:
             ema.update_parameters(model)
         totals[0] += loss.item() * len(labels)
@@ -206,7 +212,7 @@ def _epoch(runner, model, objective, data, config, optimizer, scheduler, ema, ep
     return {"epoch": epoch + 1, "world_size": dist.world_size(), "rank_samples": rank_samples,
             "loss": round(loss_sum / max(1, seen), 4),
             "train_top1": round(100 * correct / max(1, seen), 2), "img_per_s": round(seen / seconds, 1),
-            "seconds": round(seconds, 1), "lr": round(scheduler.get_last_lr()[0], 6)}
+            "seconds": round(seconds, 1), "lr": round(optimizer.param_groups[0]["lr"], 6)}
 
 
 @torch.inference_mode()
@@ -221,9 +227,8 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> 
         images, labels = fetch(data.val, list(range(begin, min(n, begin + 256))))
         logits = model(images.contiguous(memory_format=torch.channels_last))
         loss += loss_fn(logits, labels).item()
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        top1 += (top[:, 0] == labels).sum().item()
-        top5 += (top == labels[:, None]).any(1).sum().item()
+        correct1, correct5 = topk_correct(logits, labels)
+        top1, top5 = top1 + correct1, top5 + correct5
     return {"val_loss": round(loss / n, 4), "val_top1": round(100 * top1 / n, 3), "val_top5": round(100 * top5 / n, 3)}
 
 

@@ -1,5 +1,6 @@
 """The trainer: interrupt-and-resume reproduces an uninterrupted run; bad resume files are refused."""
 
+import math
 import os
 import subprocess
 import sys
@@ -8,6 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from edgekit.models import resolve
+from edgekit.models.build import create
+from edgekit.stages.train import TrainConfig, _optimizer, _schedule
 
 ARGS = ["--data", "fashion-mnist", "--img-size", "32", "--subset", "512", "--epochs", "3", "--batch-size", "32",
         "--formats", "onnx", "--eval-samples", "256", "--runs", "3", "--ema", "0.9"]
@@ -59,3 +64,36 @@ def test_resume_from_another_model_is_refused(tmp_path):
     assert killed.returncode == -9
     result = compress("test_effnet", tmp_path / "b", tmp_path / "cache", "--resume", str(tmp_path / ".a.teacher-state.pt"))
     assert result.returncode == 2 and "checkpoint of another model" in result.stderr
+
+
+def _decay_of(optimizer: torch.optim.Optimizer) -> dict[torch.nn.Parameter, float]:
+    return {p: group["weight_decay"] for group in optimizer.param_groups for p in group["params"]}
+
+
+@pytest.mark.parametrize("name, kind", [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)])
+def test_optimizer_decays_weights_only_and_trains_the_extra_modules(name, kind):
+    model, extra = create(resolve("test_vit"), 5, 32), torch.nn.Linear(4, 4)
+    optimizer = _optimizer(model, [extra], TrainConfig(epochs=1, optimizer=name))
+    assert type(optimizer) is kind
+    if name == "sgd":
+        assert all(g["momentum"] == 0.9 and g["nesterov"] for g in optimizer.param_groups)
+    decay = _decay_of(optimizer)
+    weight_decay = TrainConfig(epochs=1).weight_decay
+    for module in (model, extra):
+        for key, param in module.named_parameters():
+            exempt = param.ndim <= 1 or key in model.no_weight_decay()  # norms, biases, position embedding...
+            assert decay[param] == (0.0 if exempt else weight_decay), key
+
+
+def test_schedule_warms_up_linearly_to_the_peak_then_decays_by_a_cosine():
+    config = TrainConfig(epochs=1, warmup_fraction=0.1)
+    steps, warmup = 200, int(200 * config.warmup_fraction)
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=config.lr)
+    scheduler = _schedule(optimizer, steps, config.warmup_fraction)
+    lrs = [optimizer.param_groups[0]["lr"]]  # the lr of update 0, then of each next update
+    for done in range(1, steps):
+        scheduler.step_update(done)
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs[:warmup + 1] == pytest.approx([config.lr * t / warmup for t in range(warmup + 1)])
+    cosine = [config.lr * (1 + math.cos(math.pi * t / (steps - warmup))) / 2 for t in range(steps - warmup)]
+    assert lrs[warmup:] == pytest.approx(cosine) and max(lrs) == pytest.approx(config.lr)
