@@ -52,22 +52,14 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @app.command()
 def models(as_json: AsJson = False) -> None:
     """List the registered models: family, timm id, default size, params and MACs."""
-    from rich.table import Table
-
     from edgekit.core.ui import console
-    from edgekit.models.catalog import catalog
+    from edgekit.models.catalog import catalog, catalog_table
 
     rows = catalog()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{len(rows)} models (any timm architecture works as timm:<name>)")
-    for column in ("name", "family", "timm id", "size", "params (M)", "GMACs"):
-        table.add_column(column, justify="right" if column in ("size", "params (M)", "GMACs") else "left")
-    for r in rows:
-        table.add_row(r["name"], r["family"], r["timm_id"], str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
-                      f"{r['macs'] / 1e9:.3f}")
-    console.print(table)
+    console.print(catalog_table(rows))
 
 
 OptionalModel = Annotated[Optional[str], typer.Argument(help="zoo name, timm:<name> or checkpoint dir "
@@ -196,29 +188,10 @@ def bench(
     if as_json:
         typer.echo(to_json(result))
     else:
-        _print_bench(result)
+        from edgekit.bench.tables import bench_summary
+        from edgekit.core.ui import console
 
-
-def _print_bench(result: dict) -> None:
-    from rich.table import Table
-
-    from edgekit.core.ui import console
-
-    table = Table(title=f"latency (ms), {result['settings']['threads']} thread(s), CPUs {result['settings']['cpus']}")
-    for column in ("artifact", "format", "MB", "runs", "p50", "p90", "p99", "mean", "std", "min", "cold load ms",
-                   "peak RSS MiB", "top-1 %"):
-        table.add_column(column, justify="left" if column in ("artifact", "format") else "right")
-    for r in result["results"]:
-        lat, acc, cold = r["latency_ms"], r.get("accuracy") or {}, r["cold_start"]
-        table.add_row(r["path"], r["format"], f"{r['size_bytes'] / 1e6:.2f}", str(lat["runs"]), f"{lat['p50']:.3f}",
-                      f"{lat['p90']:.3f}", f"{lat['p99']:.3f}", f"{lat['mean']:.3f}", f"{lat['std']:.3f}",
-                      f"{lat['min']:.3f}", f"{cold['load_ms']:.1f}", f"{cold['peak_rss_mb']:.0f}",
-                      f"{acc['top1']:.2f}" if acc.get("top1") is not None else "-")
-    console.print(table)
-    for c in result["comparisons"]:
-        console.print(f"{c['candidate']} / {c['baseline']}: ratio {c['ratio']:.3f} "
-                      f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f}; Mann–Whitney p(slower) "
-                      f"{c['mann_whitney']['p_slower']:.3g}, p(faster) {c['mann_whitney']['p_faster']:.3g})")
+        console.print(bench_summary(result))
 
 
 @app.command()

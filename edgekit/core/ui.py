@@ -1,4 +1,4 @@
-"""Console output: one stderr console, progress bars for long work (at most 80 columns wide)."""
+"""Console output: one stderr console, progress bars and compact tables, all laid out for 80 columns."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tempfile
 import warnings
 from typing import Iterator
 
+from rich import box
 from rich.console import Console, RenderableType
 from rich.constrain import Constrain
 from rich.progress import (
@@ -23,10 +24,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Column
+from rich.table import Column, Table
 from rich.text import Text
 
-WIDTH = 80  # columns a progress bar may take
+WIDTH = 80  # columns every table and progress bar is laid out for
 BAR_WIDTH = 12
 
 console = Console(stderr=True, highlight=False)
@@ -63,6 +64,12 @@ def progress() -> Progress:
         MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
         _ClippedText("{task.fields[status]}"), console=console, transient=False, disable=not console.is_terminal,
     )
+
+
+def narrow_table(title: str | None = None, gap: int = 2) -> Table:
+    """A borderless table (a rule under the header, `gap` spaces between columns) that spends its width on data."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, gap - 1),
+                 collapse_padding=True)
 
 
 def info(message: str) -> None:
