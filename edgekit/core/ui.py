@@ -31,8 +31,8 @@ WIDTH = 80  # columns every table and progress bar is laid out for
 BAR_WIDTH = 12
 
 console = Console(stderr=True, highlight=False)
-if not console.is_terminal:  # logs and CI: wide enough for the report table
-    console = Console(stderr=True, highlight=False, width=160)
+if not console.is_terminal:  # logs and CI: a standard terminal's width
+    console = Console(stderr=True, highlight=False, width=WIDTH)
 
 
 class _ClippedText(TextColumn):

@@ -1,6 +1,9 @@
-"""Progress bars fit an 80-column terminal."""
+"""Progress bars and the console fit an 80-column terminal."""
 
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from rich.console import Console
@@ -32,3 +35,11 @@ def test_short_progress_text_is_shown_whole():
     bar.add_task("qat", total=120, completed=7, status="top-1 91.20%")
     (line,) = render_lines(bar.get_renderable(), 80)
     assert "qat" in line and "7/120" in line and "top-1 91.20%" in line and "…" not in line
+
+
+def test_output_that_is_not_a_terminal_is_80_columns_wide():
+    code = "from edgekit.core.ui import console; print(console.width)"
+    env = {**os.environ, "COLUMNS": "200"}  # rich would take this width without the fixed one
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "80"
