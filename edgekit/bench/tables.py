@@ -20,6 +20,7 @@ def ms(value: float | None) -> str:
 
 
 def percent(value: float | None) -> str:
+    """A top-1 accuracy in percent to two decimals; '-' when not measured."""
     return "-" if value is None else f"{value:.2f}"
 
 
