@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
+from rich.console import Group
+from rich.text import Text
 
+from edgekit.bench.tables import ms, percent
 from edgekit.core.io import atomic_write_json, atomic_write_text
+from edgekit.core.ui import WIDTH, narrow_table
 
 COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
            "top-1 %", "p50 ms", "p90 ms", "p99 ms", "load ms", "not on fast path")
+TERMINAL_COLUMNS = ("set", "format", "precision", "size MB", "top-1 %", "p50 ms", "speed-up", "status")
+STATUS_STYLE = {"ok": "green", "failed": "bold red"}
 
 
 def _row(kind: str, a: dict) -> list[str]:
@@ -24,20 +29,57 @@ def _row(kind: str, a: dict) -> list[str]:
             num(lat.get("p99"), ".3f"), num(a.get("load_ms"), ".1f"), ", ".join(a.get("fallback_ops") or []) or "-"]
 
 
-def rows(report: dict) -> list[list[str]]:
-    out = [_row("artifact", a) for a in report["artifacts"]]
+def records(report: dict) -> list[tuple[str, dict]]:
+    """(set, record) for each artifact, then each baseline file unless the artifacts are their own baseline."""
+    out = [("artifact", a) for a in report["artifacts"]]
     if not report.get("baseline_is_artifacts"):
-        out += [_row("baseline", a) for a in report["baseline"]]
+        out += [("baseline", a) for a in report["baseline"]]
     return out
 
 
-def terminal_table(report: dict) -> Table:
-    table = Table(title=f"{report['model']} @ {report['img_size']} px ({report['data']})")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("set", "format", "precision", "status") else "right")
-    for row in rows(report):
-        table.add_row(*row)
-    return table
+def rows(report: dict) -> list[list[str]]:
+    return [_row(kind, a) for kind, a in records(report)]
+
+
+def speedups(report: dict) -> list[float | None]:
+    """Per record of `records`: the p50 of the FP32 baseline file of its format over its own p50."""
+    base = {b["format"]: b["latency_ms"]["p50"] for b in report["baseline"]
+            if b["status"] == "ok" and b.get("latency_ms")}
+    return [base[a["format"]] / a["latency_ms"]["p50"] if a["format"] in base and a.get("latency_ms") else None
+            for _, a in records(report)]
+
+
+def _terminal_row(kind: str, a: dict, speedup: float | None) -> list[str]:
+    return [kind, a["format"], a["precision"], f"{a['size_bytes'] / 1e6:.2f}",
+            percent((a.get("accuracy") or {}).get("top1")), ms((a.get("latency_ms") or {}).get("p50")),
+            "-" if speedup is None else f"{speedup:.2f}×", f"[{STATUS_STYLE[a['status']]}]{a['status']}[/]"]
+
+
+def errors(report: dict) -> list[Text]:
+    """One line per failed file, '<set> <format> <precision>: <error>', cut to WIDTH columns."""
+    lines = []
+    for kind, a in records(report):
+        if a["status"] != "ok":
+            line = Text(f"{kind} {a['format']} {a['precision']}: {' '.join((a.get('error') or 'failed').split())}",
+                        style="red", no_wrap=True, overflow="ellipsis")
+            line.truncate(WIDTH, overflow="ellipsis")
+            lines.append(line)
+    return lines
+
+
+def terminal_table(report: dict) -> Group:
+    """The end-of-run summary in 80 columns: the numbers a user looks at first, then failed files' errors.
+
+    report.md keeps every column (`markdown`).
+    """
+    table = narrow_table(f"{report['model']} @ {report['img_size']} px ({report['data']})")
+    table.caption = "speed-up: p50 of the FP32 baseline file of the same format / p50"
+    for column in TERMINAL_COLUMNS:
+        table.add_column(column, justify="left" if column in ("set", "format", "precision", "status") else "right",
+                         no_wrap=True)
+    for (kind, a), speedup in zip(records(report), speedups(report)):
+        table.add_row(*_terminal_row(kind, a, speedup))
+    return Group(table, *errors(report))
 
 
 def markdown(report: dict) -> str:

@@ -1,26 +1,73 @@
-"""Console tables of `edgekit bench` results."""
+"""Terminal tables of `edgekit bench`, laid out for an 80-column terminal (`--json` has every number)."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-from edgekit.core.ui import console
+from edgekit.bench.cpus import _ranges
+from edgekit.core.ui import narrow_table
 
 
-def print_bench(result: dict) -> None:
-    """The `edgekit bench` results and comparisons on the console."""
-    table = Table(title=f"latency (ms), {result['settings']['threads']} thread(s), CPUs {result['settings']['cpus']}")
-    for column in ("artifact", "format", "MB", "runs", "p50", "p90", "p99", "mean", "std", "min", "cold load ms",
-                   "peak RSS MiB", "top-1 %"):
-        table.add_column(column, justify="left" if column in ("artifact", "format") else "right")
+def ms(value: float | None) -> str:
+    """A latency to about four significant digits (0.412, 12.35, 512.3); '-' when not measured."""
+    if value is None:
+        return "-"
+    return f"{value:.{3 if value < 10 else 2 if value < 100 else 1}f}"
+
+
+def percent(value: float | None) -> str:
+    """A top-1 accuracy in percent to two decimals; '-' when not measured."""
+    return "-" if value is None else f"{value:.2f}"
+
+
+class Tail:
+    """Text that keeps its end when its column is too narrow: a long path shows as '…/artifacts/model.onnx'."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(1, cell_len(self.text))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = self.text
+        if cell_len(text) > options.max_width:
+            while text and cell_len(text) > options.max_width - 1:
+                text = text[1:]
+            text = "…" + text
+        yield Text(text, no_wrap=True)
+
+
+def bench_table(result: dict) -> Table:
+    """One row per timed file: size, latency percentiles, cold start in a child process, peak memory, top-1."""
+    settings = result["settings"]
+    table = narrow_table(f"latency in ms, {settings['threads']} thread(s), CPUs {_ranges(settings['cpus'])}")
+    table.caption = "runs, mean, std, min and every sample: --json"
+    table.add_column("artifact")  # the one column that gives up width: paths keep their end
+    table.add_column("format", no_wrap=True)
+    for header in ("MB", "p50", "p90", "p99", "cold\nload\nms", "peak\nRSS\nMiB", "top-1\n%"):
+        table.add_column(header, justify="right", no_wrap=True)
     for r in result["results"]:
-        lat, acc, cold = r["latency_ms"], r.get("accuracy") or {}, r["cold_start"]
-        table.add_row(r["path"], r["format"], f"{r['size_bytes'] / 1e6:.2f}", str(lat["runs"]), f"{lat['p50']:.3f}",
-                      f"{lat['p90']:.3f}", f"{lat['p99']:.3f}", f"{lat['mean']:.3f}", f"{lat['std']:.3f}",
-                      f"{lat['min']:.3f}", f"{cold['load_ms']:.1f}", f"{cold['peak_rss_mb']:.0f}",
-                      f"{acc['top1']:.2f}" if acc.get("top1") is not None else "-")
-    console.print(table)
-    for c in result["comparisons"]:
-        console.print(f"{c['candidate']} / {c['baseline']}: ratio {c['ratio']:.3f} "
-                      f"(95% CI {c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f}; Mann–Whitney p(slower) "
-                      f"{c['mann_whitney']['p_slower']:.3g}, p(faster) {c['mann_whitney']['p_faster']:.3g})")
+        latency, cold = r["latency_ms"], r["cold_start"]
+        table.add_row(Tail(r["path"]), r["format"], f"{r['size_bytes'] / 1e6:.2f}", ms(latency["p50"]),
+                      ms(latency["p90"]), ms(latency["p99"]), f"{cold['load_ms']:.0f}", f"{cold['peak_rss_mb']:.0f}",
+                      percent((r.get("accuracy") or {}).get("top1")))
+    return table
+
+
+def comparison_text(c: dict) -> Text:
+    """A --baseline comparison: the two paths, then the latency ratio with its CI and the Mann–Whitney p-values."""
+    low, high = c["ratio_ci"]
+    return Text(f"{c['candidate']} / {c['baseline']}:\n"
+                f"  latency ratio {c['ratio']:.3f} (95% CI {low:.3f}–{high:.3f})\n"
+                f"  Mann–Whitney p(slower) {c['mann_whitney']['p_slower']:.3g}, "
+                f"p(faster) {c['mann_whitney']['p_faster']:.3g}")
+
+
+def bench_summary(result: dict) -> Group:
+    """What `edgekit bench` prints: the table, then one comparison per candidate when --baseline was given."""
+    return Group(bench_table(result), *(comparison_text(c) for c in result["comparisons"]))

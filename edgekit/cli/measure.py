@@ -28,9 +28,10 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     from edgekit.bench.compare import bench as run_bench
     from edgekit.bench.compare import check_device, to_json
     from edgekit.bench.cpus import parse_cpus
-    from edgekit.bench.tables import print_bench
+    from edgekit.bench.tables import bench_summary
     from edgekit.core.options import BenchOptions
     from edgekit.core.recipe import describe_validation_error
+    from edgekit.core.ui import console
 
     check_device(device)
     try:
@@ -44,7 +45,7 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     if as_json:
         typer.echo(to_json(result))
     else:
-        print_bench(result)
+        console.print(bench_summary(result))
 
 
 @app.command()

@@ -21,22 +21,14 @@ ANALYZE_OPTIONS = [schema.option("data.source", help="labelled data gives the to
 @app.command()
 def models(as_json: AsJson = False) -> None:
     """List the registered models: family, timm id, default size, params and MACs."""
-    from rich.table import Table
-
     from edgekit.core.ui import console
-    from edgekit.models.catalog import catalog
+    from edgekit.models.catalog import catalog, catalog_table
 
     rows = catalog()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{len(rows)} models (any timm architecture works as timm:<name>)")
-    for column in ("name", "family", "timm id", "size", "params (M)", "GMACs"):
-        table.add_column(column, justify="right" if column in ("size", "params (M)", "GMACs") else "left")
-    for r in rows:
-        table.add_row(r["name"], r["family"], r["timm_id"], str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
-                      f"{r['macs'] / 1e9:.3f}")
-    console.print(table)
+    console.print(catalog_table(rows))
 
 
 def analyze(model: Model,

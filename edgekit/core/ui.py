@@ -1,4 +1,4 @@
-"""Console output: one stderr console, progress bars for long work."""
+"""Console output: one stderr console, progress bars and compact tables, all laid out for 80 columns."""
 
 from __future__ import annotations
 
@@ -11,29 +11,65 @@ import tempfile
 import warnings
 from typing import Iterator
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, RenderableType
+from rich.constrain import Constrain
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column, Table
+from rich.text import Text
+
+WIDTH = 80  # columns every table and progress bar is laid out for
+BAR_WIDTH = 12
 
 console = Console(stderr=True, highlight=False)
-if not console.is_terminal:  # logs and CI: wide enough for the report table
-    console = Console(stderr=True, highlight=False, width=160)
+if not console.is_terminal:  # logs and CI: a standard terminal's width
+    console = Console(stderr=True, highlight=False, width=WIDTH)
+
+
+class _ClippedText(TextColumn):
+    """Free text that is cut with an ellipsis, never wrapped, when the line runs short of room."""
+
+    def __init__(self, text_format: str) -> None:
+        super().__init__(text_format, table_column=Column())  # TextColumn's default column may not shrink
+
+    def render(self, task: Task) -> Text:
+        text = super().render(task)
+        text.no_wrap, text.overflow = True, "ellipsis"
+        return text
+
+
+class _BoundedProgress(Progress):
+    """Progress lines at most WIDTH columns wide, even on a wider terminal."""
+
+    def get_renderables(self) -> Iterator[RenderableType]:
+        yield Constrain(self.make_tasks_table(self.tasks), WIDTH)
 
 
 def progress() -> Progress:
-    """A progress bar with count, elapsed time, ETA and a free-text status field."""
-    return Progress(
-        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-        console=console, transient=False, disable=not console.is_terminal,
+    """A progress bar with count, elapsed time, ETA and a free-text status field, in at most WIDTH columns.
+
+    Description and status share what the fixed columns leave; the longer one is cut first.
+    """
+    return _BoundedProgress(
+        SpinnerColumn(), _ClippedText("[bold]{task.description}"), BarColumn(bar_width=BAR_WIDTH),
+        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        _ClippedText("{task.fields[status]}"), console=console, transient=False, disable=not console.is_terminal,
     )
+
+
+def narrow_table(title: str | None = None, gap: int = 2) -> Table:
+    """A borderless table (a rule under the header, `gap` spaces between columns) that spends its width on data."""
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, gap - 1),
+                 collapse_padding=True)
 
 
 def info(message: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import torch
+from rich.table import Table
 
 from edgekit.core.io import atomic_write_json
 from edgekit.core.paths import cache_dir
-from edgekit.core.ui import progress
+from edgekit.core.ui import narrow_table, progress
 from edgekit.models.build import create
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.zoo import MODELS, ModelSpec
@@ -45,3 +46,18 @@ def catalog() -> list[dict]:
     except OSError:
         pass  # a read-only cache only costs speed
     return rows
+
+
+def catalog_table(rows: list[dict]) -> Table:
+    """The `edgekit models` table in 80 columns (one space between columns keeps nearly every row on one line);
+    a timm id too long for its column folds onto a second line."""
+    table = narrow_table(f"{len(rows)} models (any timm architecture works as timm:<name>)", gap=1)
+    table.add_column("name", no_wrap=True)
+    table.add_column("family", no_wrap=True)
+    table.add_column("timm id", overflow="fold")
+    for header in ("size\npx", "params\nM", "GMACs"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["name"], r["family"], r["timm_id"], str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
+                      f"{r['macs'] / 1e9:.3f}")
+    return table

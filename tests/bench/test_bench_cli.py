@@ -36,8 +36,11 @@ def test_bench_refuses_unavailable_cpus(cli, tmp_path):
     assert_one_line_error(cli("bench", str(path), "--cpus", "4096"), "--cpus 4096")
 
 
-def test_bench_table_shows_cold_start_and_memory(cli, tmp_path):
+def test_bench_table_shows_cold_start_and_memory_in_80_columns(cli, tmp_path):
     tiny_onnx(tmp_path / "tiny.onnx")
     result = cli("bench", "tiny.onnx", "--runs", "10", "--min-seconds", "0.05", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "cold load ms" in result.stderr and "peak RSS MiB" in result.stderr and "tiny.onnx" in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[1].split() == ["cold", "peak"] and lines[2].split() == ["load", "RSS", "top-1"]
+    assert lines[3].split() == ["artifact", "format", "MB", "p50", "p90", "p99", "ms", "MiB", "%"]
+    assert any(line.startswith("tiny.onnx ") for line in lines) and max(map(len, lines)) <= 80

@@ -6,7 +6,14 @@ import pytest
 
 from edgekit.core.errors import EdgekitError
 from edgekit.core.options import SECTIONS
-from edgekit.core.recipe import DOTTED_PATHS, FLAT_KEYS, Recipe, check_writable_out, flag_for, load_recipe
+from edgekit.core.recipe import (
+    DOTTED_PATHS,
+    FLAT_KEYS,
+    Recipe,
+    check_writable_out,
+    flag_for,
+    load_recipe,
+)
 
 
 def recipe_file(tmp_path, text: str) -> Path:
