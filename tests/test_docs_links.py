@@ -14,14 +14,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-
-# docs/options.md is generated from the CLI's option schema. Until that generator lands, links to it are reported as
-# pending by a visible skip instead of failing the suite; once the file exists it is checked like every other link.
-PENDING = {ROOT / "docs" / "options.md"}
 
 FENCED = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.DOTALL | re.MULTILINE)
 COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
@@ -80,10 +74,8 @@ def resolve(page: Path, target: str, root: Path) -> tuple[Path, str]:
     return (base / path.lstrip("/")).resolve(), fragment
 
 
-def broken_links(pages: list[Path], root: Path = ROOT, pending: set[Path] = frozenset()) -> list[str]:
-    """'page: target (why)' for every relative link that does not resolve; links into `pending` files are skipped
-    while those files do not exist."""
-    pending = {p.resolve() for p in pending}
+def broken_links(pages: list[Path], root: Path = ROOT) -> list[str]:
+    """'page: target (why)' for every relative link that does not resolve."""
     found = []
     for page in pages:
         for target in links(page.read_text(encoding="utf-8")):
@@ -98,8 +90,7 @@ def broken_links(pages: list[Path], root: Path = ROOT, pending: set[Path] = froz
         if not path.is_relative_to(root.resolve()):
             problems.append(f"{where} (outside the repository)")
         elif not path.exists():
-            if path not in pending:
-                problems.append(f"{where} (no such file)")
+            problems.append(f"{where} (no such file)")
         elif path in ignored:
             problems.append(f"{where} (git-ignored: not in the repository)")
         elif fragment and path.suffix == ".md" and fragment not in anchors(path):
@@ -109,17 +100,8 @@ def broken_links(pages: list[Path], root: Path = ROOT, pending: set[Path] = froz
 
 def test_docs_links_resolve():
     assert sum(len(links(page.read_text(encoding="utf-8"))) for page in PAGES) > 50  # the parser sees the links
-    problems = broken_links(PAGES, ROOT, PENDING)
+    problems = broken_links(PAGES, ROOT)
     assert not problems, "broken links:\n" + "\n".join(problems)
-
-
-def test_pending_pages():
-    """Links to a pending page are fine only while it is pending: say so, visibly."""
-    missing = sorted(str(p.relative_to(ROOT)) for p in PENDING if not p.exists())
-    linked = [str(page.relative_to(ROOT)) for page in PAGES
-              if any(resolve(page, t, ROOT)[0] in {ROOT / m for m in missing} for t in links(page.read_text()))]
-    if missing and linked:
-        pytest.skip(f"{', '.join(missing)} not generated yet; linked from {', '.join(linked)}")
 
 
 def test_checker_catches_broken_links(tmp_path):
@@ -131,9 +113,9 @@ def test_checker_catches_broken_links(tmp_path):
         "# Title\n\n"
         "[ok](docs/other.md) [ok anchor](docs/other.md#accuracy-control---max-drop) [same page](#title)\n"
         "[missing](docs/nope.md) ![missing image](img/plot.png) [bad anchor](docs/other.md#nope)\n"
-        "[escapes](../outside.md) [web](https://example.com/x.md) [pending](docs/options.md)\n"
+        "[escapes](../outside.md) [web](https://example.com/x.md)\n"
         "`[not a link](inline.md)`\n\n```\n[not a link](fenced.md)\n```\n<!-- ![not a link](comment.png) -->\n"
         "[ref]: docs/gone.md\n")
-    problems = broken_links([page], tmp_path, {tmp_path / "docs" / "options.md"})
+    problems = broken_links([page], tmp_path)
     targets = sorted(p.split(": ", 1)[1].split(" (")[0] for p in problems)
     assert targets == ["../outside.md", "docs/gone.md", "docs/nope.md", "docs/other.md#nope", "img/plot.png"], problems

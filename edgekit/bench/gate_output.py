@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rich.table import Table
+from rich.console import Group
+from rich.padding import Padding
+from rich.text import Text
 
 COLUMNS = ("budget", "artifact", "limit", "observed", "verdict", "evidence")
 STYLE = {"pass": "green", "fail": "bold red", "inconclusive": "yellow"}
@@ -49,16 +51,15 @@ def headline(gate: dict) -> str:
             f"{counts['inconclusive']} inconclusive) for {gate['model']} against {gate['budget_file']}")
 
 
-def table(gate: dict) -> Table:
-    """A rich table, one row per check, coloured by verdict."""
-    out = Table(title=headline(gate), title_justify="left", caption_justify="left")
-    for column in COLUMNS:
-        out.add_column(column, overflow="fold", justify="right" if column == "observed" else "left")
+def render(gate: dict) -> Group:
+    """The gate on an 80-column console: the headline, then per check a verdict line and its evidence below it."""
+    lines: list = [Text(headline(gate), style="bold")]
     for check, row in zip(gate["checks"], rows(gate)):
-        row[4] = f"[{STYLE[check['verdict']]}]{row[4]}[/]"
-        out.add_row(*row)
-    out.caption = _notes(gate, plain=True)
-    return out
+        verdict = Text(f"{check['verdict'].upper():<13}", style=STYLE[check["verdict"]])
+        lines.append(verdict + Text(f"{row[0]} · {row[1]} · {row[2]} · observed {row[3]}"))
+        lines.append(Padding(Text(row[5], style="dim"), (0, 0, 0, 13)))
+    notes = _notes(gate, plain=True)
+    return Group(*lines, *([Text(notes, style="dim")] if notes else []))
 
 
 def _notes(gate: dict, plain: bool = False) -> str:
@@ -100,4 +101,4 @@ def print_gate(gate: dict) -> None:
     if gate["verdict"] == "error":
         console.print(f"[bold red]budget gate: ERROR[/] {gate['error']}")
         return
-    console.print(table(gate))
+    console.print(render(gate))

@@ -47,7 +47,7 @@ def fake(monkeypatch, tiny, batches):
     monkeypatch.setattr(accuracy_control, "top1_of_deployed", lambda layers, val, name: (85.0 + len(layers), "stub"))
     monkeypatch.setattr(accuracy_control, "rank_layers", lambda *a: [{"layer": n, "sensitivity": 1.0 / (i + 1)}
                                                                     for i, n in enumerate("abcdefgh")])
-    return lambda: accuracy_control.search(tiny, None, backend, batches, data, recipe), recipe
+    return lambda: accuracy_control.search(tiny, None, backend, batches, data, recipe.max_drop, recipe.eval_samples), recipe
 
 
 def test_search_doubles_the_float_prefix_until_the_budget_holds(fake):
@@ -68,7 +68,7 @@ def test_search_reports_the_best_it_reached_when_the_budget_is_impossible(fake):
 def test_search_needs_labels(tiny):
     data = types.SimpleNamespace(has_labels=False)
     with pytest.raises(EdgekitError, match="labelled"):
-        accuracy_control.search(tiny, None, None, [], data, types.SimpleNamespace(max_drop=1))
+        accuracy_control.search(tiny, None, None, [], data, 1, None)
 
 
 def test_nncf_float_nodes_map_back_to_modules():
@@ -111,7 +111,7 @@ def test_a_backend_with_its_own_accuracy_control_picks_the_float_layers(fake, ti
     stub = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer, accuracy_control="stub:fn",
                                  float_layers_for=lambda *a: chosen)
     data = types.SimpleNamespace(has_labels=True, val=Labelled(), name="d")
-    result = accuracy_control.search(tiny, None, stub, [], data, types.SimpleNamespace(max_drop=1.5, eval_samples=None))
+    result = accuracy_control.search(tiny, None, stub, [], data, 1.5, None)
     assert result["method"] == "nncf.quantize_with_accuracy_control"
     assert [s["float_layers"] for s in result["steps"]] == [0, 4]  # full int8, then NNCF's choice, measured
     assert result["met"] and result["float_layers"] == chosen["float_layers"] and result["ranking"] == []
