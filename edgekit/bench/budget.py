@@ -18,10 +18,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.errors import EdgekitError
+from edgekit.core.io import read_yaml
 
 #: limit key -> (what it bounds, unit); the one table the gate, the docs and the error messages read
 LIMITS: dict[str, tuple[str, str]] = {
@@ -121,14 +121,7 @@ _KNOWN_KEYS = {"alpha", "budgets", *Budget.model_fields, *Match.model_fields}
 def load_budgets(path: Path, flag: str = "--budget") -> BudgetFile:
     """Read and validate a budget file; any problem is one line (exit code 2)."""
     where = f"{flag} '{path}'"
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise EdgekitError(f"{where} does not exist") from exc
-    except OSError as exc:
-        raise EdgekitError(f"{where} cannot be read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise EdgekitError(f"{where} is not valid YAML ({first_line(exc)})") from exc
+    loaded = read_yaml(path, where)
     if not isinstance(loaded, dict) or "budgets" not in loaded:
         raise EdgekitError(f"{where} must be a mapping with a 'budgets:' list (see `edgekit check --help`)")
     try:

@@ -102,10 +102,12 @@ def markdown(report: dict) -> str:
     if report.get("baseline_is_artifacts"):
         lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
     lines += int8_section(report)
-    lines += ["", "## Stages", "", "| stage | seconds | metrics |", "|---|---|---|"]
+    lines += ["", "## Stages", "", "| stage | seconds | cache | metrics |", "|---|---|---|---|"]
     for stage in report["stages"]:
         metrics = ", ".join(f"{k}={v}" for k, v in stage["metrics"].items() if not isinstance(v, (list, dict)))
-        lines.append(f"| {stage['name']} | {stage['seconds']:.1f} | {metrics} |")
+        name = " ".join(p for p in ("baseline" if stage.get("role") == "baseline" else "", stage["name"],
+                                    stage.get("target") or "") if p)
+        lines.append(f"| {name} | {stage['seconds']:.1f} | {'hit' if stage.get('cached') else '-'} | {metrics} |")
     plots = report.get("plots") or []
     if plots:
         lines += ["", *[f"![{p}]({p})" for p in plots]]

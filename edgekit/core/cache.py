@@ -58,16 +58,17 @@ class Store:
         self.root = Path(root) if enabled else Path(tempfile.mkdtemp(prefix="edgekit-run-"))
 
     def check_usable(self) -> None:
-        """One clear line when the cache cannot be created or written (before any work)."""
+        """One clear line when the cache cannot be created, read or written (before any work)."""
         ancestor = self.root
         while not ancestor.exists():
             ancestor = ancestor.parent
-        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-            raise EdgekitError(f"the cache folder '{self.root}' is not writable; set EDGEKIT_CACHE to a writable "
-                               "folder or pass --no-cache")
+        fix = "set EDGEKIT_CACHE to a writable folder or pass --no-cache"
+        if not ancestor.is_dir():
+            raise EdgekitError(f"the cache folder '{self.root}' cannot be created: '{ancestor}' is not a folder; {fix}")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise EdgekitError(f"the cache folder '{self.root}' is not writable; {fix}")
         if self.root.exists() and not os.access(self.root, os.R_OK | os.X_OK):
-            raise EdgekitError(f"the cache folder '{self.root}' is not readable; fix its permissions, set "
-                               "EDGEKIT_CACHE elsewhere or pass --no-cache")
+            raise EdgekitError(f"the cache folder '{self.root}' is not readable; fix its permissions or {fix}")
 
     def close(self) -> None:
         if not self.enabled:
@@ -107,11 +108,12 @@ class Store:
         return None
 
     def staging(self, stage: str) -> Path:
-        """A fresh private folder for a stage to write its files into, on the cache's file system."""
+        """A fresh private folder for a stage to write its files into, on the cache's file system (named after
+        this process, so the next run can tell a dead run's leftovers from a running one's)."""
         base = self.root / stage
         try:
             base.mkdir(parents=True, exist_ok=True)
-            return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base))
+            return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base))
         except OSError as exc:
             raise cache_write_error(self.root, exc) from exc
 
@@ -148,19 +150,28 @@ class Store:
                     meta = None
                 yield folder, meta
 
-    def remove_stale_staging(self, older_than_s: float = 3600) -> int:
-        """Staging folders of runs that died (older than an hour): removed; returns how many."""
+    def remove_stale_staging(self) -> int:
+        """Staging folders of runs that died (their process is gone): removed; returns how many."""
         removed = 0
-        if not self.root.is_dir():
-            return removed
-        for folder in self.root.glob(f"*/{STAGING_PREFIX}*"):
-            try:
-                if time.time() - folder.stat().st_mtime > older_than_s:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed += 1
-            except OSError:
-                continue
+        for folder in self.root.glob(f"*/{STAGING_PREFIX}*") if self.root.is_dir() else ():
+            pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
+            if not pid.isdigit() or not pid_alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
         return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (ours, or another user's)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def folder_size(folder: Path) -> int:

@@ -62,3 +62,19 @@ def ensure_free_space(folder: Path, nbytes: int, what: str) -> None:
     if free < nbytes:
         raise EdgekitError(f"not enough disk space for {what} in '{folder}': {nbytes / 2**20:.1f} MiB needed, "
                            f"{free / 2**20:.1f} MiB free")
+
+
+def read_yaml(path: Path, where: str):
+    """A YAML file's content (safe loader); a missing, unreadable or malformed file is one line naming `where`."""
+    import yaml
+
+    from edgekit.core.errors import EdgekitError, first_line
+
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise EdgekitError(f"{where} does not exist") from exc
+    except OSError as exc:
+        raise EdgekitError(f"{where} cannot be read ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise EdgekitError(f"{where} is not valid YAML ({first_line(exc)})") from exc

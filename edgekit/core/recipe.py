@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.io import read_yaml
 from edgekit.core.options import (
     SECTIONS,
     BenchOptions,
@@ -177,14 +178,7 @@ def parse_set(assignments: list[str]) -> dict[str, Any]:
 
 def read_recipe_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     """A YAML recipe as nested sections, and the pre-nesting keys it used."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise EdgekitError(f"--recipe '{path}' does not exist") from exc
-    except OSError as exc:
-        raise EdgekitError(f"--recipe '{path}' cannot be read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise EdgekitError(f"--recipe '{path}' is not valid YAML ({first_line(exc)})") from exc
+    loaded = read_yaml(path, f"--recipe '{path}'")
     if not isinstance(loaded, dict):
         raise EdgekitError(f"--recipe '{path}' must be a mapping of sections and options")
     legacy: list[str] = []

@@ -20,7 +20,7 @@ from edgekit.pruning.engine import PruneConfig, match_names, prune
 from edgekit.pruning.target import parse_target, search_ratio
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.model_stage import ModelStage
-from edgekit.stages.train import TrainConfig, train
+from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 TAYLOR_BATCHES = 4
 TAYLOR_BATCH_SIZE = 16
@@ -58,6 +58,7 @@ def taylor_gradients(model: torch.nn.Module, teacher: torch.nn.Module, data: Dat
 @register
 class Prune(ModelStage):
     name = "prune"
+    version = TRAINER_VERSION
     may_follow = ("teacher",)
     reads = ("prune", "seed")
     libraries = ("torch", "torch-pruning", "timm")

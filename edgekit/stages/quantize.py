@@ -17,7 +17,7 @@ from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.distill import Distillation
 from edgekit.stages.model_stage import ModelStage
-from edgekit.stages.train import TrainConfig, train
+from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 #: fake-quantized training costs about this many float training steps (measured on this machine's CPUs)
 QAT_COST = 2.5
@@ -52,6 +52,7 @@ def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[
 @register
 class Int8(ModelStage):
     name = "int8"
+    version = TRAINER_VERSION
     may_follow = ("teacher", "prune", "kd", "finetune")
     reads = ("int8", "seed", "data.eval_samples", "train.batch_size")
     libraries = ("torch", "torchao", "executorch", "nncf")

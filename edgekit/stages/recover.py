@@ -11,13 +11,14 @@ from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.distill import Distillation, teacher_logits
 from edgekit.stages.model_stage import ModelStage
-from edgekit.stages.train import TrainConfig, train
+from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 
 class Recover(ModelStage):
     """Fine-tune the pruned student in place of a copy of it; the shared trainer does the work."""
 
     may_follow = ("prune",)
+    version = TRAINER_VERSION
     reads = ("train", "seed", "data.eval_samples")
     libraries = ("torch", "timm")
     label = "recover"

@@ -24,7 +24,7 @@ from edgekit.models.weights import apply_state_dict, head_to_reset, read_state_d
 from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.model_stage import ModelStage
-from edgekit.stages.train import TrainConfig, train
+from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 IMAGENET_CLASSES = 1000
 
@@ -53,6 +53,7 @@ def will_train(setting: Setting) -> bool:
 @register
 class Teacher(ModelStage):
     name = "teacher"
+    version = TRAINER_VERSION
     reads = ("data", "teacher", "seed")
     libraries = ("torch", "timm")
 

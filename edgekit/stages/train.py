@@ -26,12 +26,11 @@ from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
 from edgekit.data.batches import fetch, set_epoch
 from edgekit.stages import distributed as dist
-from edgekit.stages.train_state import (
-    check_compatible,
-    fingerprint,
-    read_state,
-    save_state,
-)
+from edgekit.stages.train_state import check_compatible, fingerprint, read_state, save_state
+
+#: bump when the same settings train to different weights: it keys every training stage's cache entry, and a
+#: resumable state of another trainer version is refused
+TRAINER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     scheduler = _schedule(optimizer, steps, config.warmup_fraction)
     ema = _ema(model, config.ema_decay)
     arch = fingerprint(model)
-    settings = {k: v for k, v in asdict(config).items() if k != "eval_samples"}
+    settings = {**{k: v for k, v in asdict(config).items() if k != "eval_samples"}, "trainer": TRAINER_VERSION}
     history, best = [], {"epoch": None, "top1": None, "state": None}
     start_epoch = 0
     payload = read_state(resume) if resume is not None else None

@@ -96,11 +96,18 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
     assert not (tmp_path / "run").exists()
 
 
-def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path):
-    recipe = load_recipe(None, dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1,
-                                    prune=0.3, int8=True, out=tmp_path / "run", runs=5, warmup=1, parity_samples=8,
-                                    eval_samples=256, tflite_io="float"))[0]
-    report, out = run(recipe)
+def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, capsys):
+    """The chain once with two formats, then with a third: the rerun takes every model stage from the cache."""
+    flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,
+                 out=tmp_path / "run", runs=5, warmup=1, parity_samples=8, eval_samples=256, tflite_io="float",
+                 overwrite=True)
+    first, _ = run(load_recipe(None, {**flags, "formats": "onnx,tflite"})[0])
+    assert not any(s["cached"] for s in first["stages"])
+    report, out = run(load_recipe(None, {**flags, "formats": "onnx,tflite,pte"})[0])
+    computed = {(s["name"], s.get("target")) for s in report["stages"] if not s["cached"]} - {("data", None)}
+    assert {name for name, target in computed} == {"export", "verify", "bench"} and \
+        {target for _, target in computed} == {"pte"}  # only the new format's files are new work
+    assert [a["sha256"] for a in report["artifacts"][:2]] == [a["sha256"] for a in first["artifacts"]]
     names = [s["name"] for s in report["stages"]]
     assert names.index("prune") < names.index("kd") < names.index("int8") < names.index("export")
     stage = next(s for s in report["stages"] if s["name"] == "int8")["metrics"]
