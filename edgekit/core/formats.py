@@ -25,6 +25,7 @@ class FormatSpec:
     description: str
     exporter: str  # "module:function" writing the file
     session: str  # "module:Class" of the RuntimeSession that loads it
+    isolated: bool  # export in a child process (edgekit.core.child): its converter can crash natively
 
     def check_installed(self) -> None:
         """Raise a one-line error naming the pip extra when a required module is missing."""
@@ -38,18 +39,21 @@ FORMATS.add("onnx", FormatSpec(
     requires=("onnx", "onnxruntime", "onnxscript"),
     description="ONNX (opset 18), checked with onnx.checker (full check), run in onnxruntime",
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
+    isolated=False,
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(
     name="tflite", suffix=".tflite", runtime="litert", extra="tflite",
     requires=("litert_torch", "ai_edge_litert"),
     description="TFLite flatbuffer via litert-torch, run in the LiteRT interpreter (XNNPACK delegate)",
     exporter="edgekit.exporters.tflite:export_tflite", session="edgekit.runtimes.litert:LiteRTSession",
+    isolated=True,
 ), aliases=("litert",))
 FORMATS.add("pte", FormatSpec(
     name="pte", suffix=".pte", runtime="executorch", extra="executorch",
     requires=("executorch",),
     description="ExecuTorch program lowered to the XNNPACK delegate, run in the ExecuTorch runtime",
     exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
+    isolated=True,
 ), aliases=("executorch",))
 
 
