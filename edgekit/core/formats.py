@@ -39,7 +39,7 @@ FORMATS.add("onnx", FormatSpec(
     requires=("onnx", "onnxruntime", "onnxscript"),
     description="ONNX (opset 18), checked with onnx.checker (full check), run in onnxruntime",
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
-    isolated=False,
+    isolated=False,  # Python over torch, no native backend to abort; a child would redo ~0.9 s of warm-up per export
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(
     name="tflite", suffix=".tflite", runtime="litert", extra="tflite",
