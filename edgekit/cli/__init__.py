@@ -9,18 +9,18 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import sys
+from pathlib import Path
 
 import typer
 
 from edgekit.cli import cache, measure, models, run  # noqa: F401 - each registers its commands on `app`
 from edgekit.cli.app import app
-from edgekit.core.errors import EXIT_USAGE, EdgekitError, first_line
+from edgekit.core.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError, first_line
+from edgekit.core.io import disk_full
 
 #: click's exception base as Typer vendors it (reached through Typer's public BadParameter)
 ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-EXIT_INTERNAL = 4
 
 
 def int8_mode_shorthand(argv: list[str]) -> list[str]:
@@ -64,11 +64,9 @@ def main() -> None:
     except OSError as exc:
         if debug:
             raise
-        if exc.errno == errno.ENOSPC:
-            where = exc.filename or "."
-            free = shutil.disk_usage(os.path.dirname(os.path.abspath(where)) or ".").free
-            _fail(f"no space left on the device writing '{where}' ({free / 2**20:.1f} MiB free); earlier results "
-                  "are untouched", EXIT_USAGE)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # a write outside edgekit's own atomic helpers (a plot)
+            error = disk_full(Path(os.fsdecode(exc.filename)) if exc.filename else Path.cwd())
+            _fail(f"{error}; earlier results are untouched", error.exit_code)
         _fail(f"internal error: {type(exc).__name__}: {first_line(exc)} (set EDGEKIT_DEBUG=1 for the traceback)",
               EXIT_INTERNAL)
     except Exception as exc:

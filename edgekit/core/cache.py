@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from edgekit.core.errors import EdgekitError
-from edgekit.core.io import atomic_write_json, sha256_file
+from edgekit.core.errors import EdgekitError, ResourceError
+from edgekit.core.io import atomic_write_json, free_bytes, mib, sha256_file
+from edgekit.core.rundir import pid_alive
 from edgekit.core.ui import info
 
 ENTRY_FILE = "entry.json"
@@ -161,28 +162,14 @@ class Store:
         return removed
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (ours, or another user's)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def cache_write_error(root: Path, exc: OSError) -> EdgekitError:
     """One line for a cache that cannot take a write: disk full names the space left, else the OS reason."""
-    if exc.errno == errno.ENOSPC:
-        free = shutil.disk_usage(root if root.exists() else root.parent).free
-        return EdgekitError(f"the cache folder '{root}' is full ({free / 2**20:.1f} MiB free); free space, set "
-                            "EDGEKIT_CACHE elsewhere, run `edgekit cache clear`, or pass --no-cache")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ResourceError(f"the cache folder '{root}' is full ({mib(free_bytes(root))} free); free space, set "
+                             "EDGEKIT_CACHE elsewhere, run `edgekit cache clear`, or pass --no-cache")
     return EdgekitError(f"cannot write to the cache folder '{root}' ({exc.strerror or exc}); set EDGEKIT_CACHE "
                         "elsewhere or pass --no-cache")

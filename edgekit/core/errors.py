@@ -1,4 +1,4 @@
-"""The one user-facing error type; the CLI formats it as a single line."""
+"""The user-facing error type (and its out-of-disk/memory kind); the CLI formats it as a single line."""
 
 from __future__ import annotations
 
@@ -6,14 +6,19 @@ EXIT_OK = 0
 EXIT_BUDGET = 1
 EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
+EXIT_INTERNAL = 4  # a bug: edgekit or a library it drives crashed
 
 
 class EdgekitError(Exception):
-    """An error the user can fix: printed as one line, exit code 2 by default."""
+    """An error printed as one line; exit code 2 (the user can fix it) unless told otherwise."""
 
     def __init__(self, message: str, exit_code: int = EXIT_USAGE):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ResourceError(EdgekitError):
+    """The disk or the memory ran out: the user can fix it (exit code 2), but no later step can go on."""
 
 
 def not_yet(flag: str, issue: int | None = None) -> EdgekitError:

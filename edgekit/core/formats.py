@@ -28,6 +28,7 @@ class FormatSpec:
     census: str  # "module:function" (path, model) -> which ops of an int8 file really run as integers
     export_packages: tuple[str, ...]  # pip distributions the exporter is built on (their versions key the cache)
     runtime_packages: tuple[str, ...]  # pip distributions of the runtime that verifies and times the file
+    isolated: bool  # export in a child process (edgekit.core.child): its converter can crash natively
     #: exporter keyword -> the recipe option (section.field) that sets it
     exporter_options: dict[str, str] = field(default_factory=dict)
 
@@ -45,6 +46,7 @@ FORMATS.add("onnx", FormatSpec(
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
     census="edgekit.quant.census:onnx_census", export_packages=("torch", "onnx", "onnxscript"),
     runtime_packages=("onnxruntime",),
+    isolated=False,  # Python over torch, no native backend to abort; a child would redo ~0.9 s of warm-up per export
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(
     name="tflite", suffix=".tflite", runtime="litert", extra="tflite",
@@ -52,7 +54,7 @@ FORMATS.add("tflite", FormatSpec(
     description="TFLite flatbuffer via litert-torch, run in the LiteRT interpreter (XNNPACK delegate)",
     exporter="edgekit.exporters.tflite:export_tflite", session="edgekit.runtimes.litert:LiteRTSession",
     census="edgekit.quant.census:tflite_census", export_packages=("torch", "litert-torch", "ai-edge-litert"),
-    runtime_packages=("ai-edge-litert",), exporter_options={"interface": "export.tflite_io"},
+    runtime_packages=("ai-edge-litert",), isolated=True, exporter_options={"interface": "export.tflite_io"},
 ), aliases=("litert",))
 FORMATS.add("pte", FormatSpec(
     name="pte", suffix=".pte", runtime="executorch", extra="executorch",
@@ -60,7 +62,7 @@ FORMATS.add("pte", FormatSpec(
     description="ExecuTorch program lowered to the XNNPACK delegate, run in the ExecuTorch runtime",
     exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
     census="edgekit.quant.census:lowered_census", export_packages=("torch", "executorch"),
-    runtime_packages=("executorch",),
+    runtime_packages=("executorch",), isolated=True,
 ), aliases=("executorch",))
 
 

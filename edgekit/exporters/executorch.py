@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 import torch
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.exir import to_edge_transform_and_lower
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.io import atomic_write_bytes
@@ -45,11 +47,6 @@ def lowered_op_counts(graph_module: torch.fx.GraphModule) -> dict[str, int]:
 
 def export_pte(model: torch.nn.Module, example: torch.Tensor, path: Path) -> ExportResult:
     """Lower to the XNNPACK delegate and write one .pte program (batch fixed to the example's)."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
-        XnnpackPartitioner,
-    )
-    from executorch.exir import to_edge_transform_and_lower
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -10,7 +10,9 @@ import os
 import tempfile
 from pathlib import Path
 
+import litert_torch
 import torch
+from litert_torch.quantize import pt2e_quantizer, quant_config
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.io import publish
@@ -141,8 +143,6 @@ def _for_conversion(model: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
 
     if not is_quantized(model):
         return model, {}
-    from litert_torch.quantize import pt2e_quantizer, quant_config
-
     static = pt2e_quantizer.PT2EQuantizer().set_global(pt2e_quantizer.get_symmetric_quantization_config())
     return unfold_weights(copy.deepcopy(model)), {"quant_config": quant_config.QuantConfig(pt2e_quantizer=static)}
 
@@ -155,8 +155,6 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path,
     (`tflite_rewrites`); the file is verified against the unmodified model afterwards. An int8 model converts to a
     full-integer file with int8 I/O; `interface="float"` wraps it in float32 I/O (`tflite_io.float_interface`).
     """
-    import litert_torch
-
     if interface not in TFLITE_IO:
         raise EdgekitError(f"the tflite interface must be one of {', '.join(TFLITE_IO)}, not '{interface}'")
     path = Path(path)

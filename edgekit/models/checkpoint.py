@@ -10,7 +10,7 @@ import torch
 
 from edgekit import __version__
 from edgekit.core.errors import EdgekitError
-from edgekit.core.io import atomic_write_bytes, atomic_write_json
+from edgekit.core.io import atomic_write_bytes, atomic_write_json, ensure_free_space
 
 WEIGHTS_FILE = "model.safetensors"
 DESCRIPTION_FILE = "model.json"
@@ -34,11 +34,14 @@ class ModelDescription:
 
 
 def save_checkpoint(directory: Path, model: torch.nn.Module, description: ModelDescription) -> None:
-    """Write model.safetensors and model.json into `directory`, each atomically."""
+    """Write model.safetensors and model.json into `directory`, each atomically (a full disk: one-line error)."""
     from safetensors.torch import save
 
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    ensure_free_space(directory, sum(t.numel() * t.element_size() for t in state.values()),
+                      f"the checkpoint ({WEIGHTS_FILE})")
+    state = {k: v.detach().contiguous().clone() for k, v in state.items()}
     atomic_write_bytes(directory / WEIGHTS_FILE, save(state))
     atomic_write_json(directory / DESCRIPTION_FILE, asdict(description))
 

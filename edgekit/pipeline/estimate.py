@@ -15,7 +15,7 @@ from edgekit.core.paths import cache_dir
 from edgekit.models.build import create
 from edgekit.models.complexity import count_params
 
-PROBE_BATCH = 16
+PROBE_BATCH = 16  # at 64 px; fewer images at larger sizes keep the probe to seconds (per-image cost is what counts)
 PROBE_STEPS = 3  # timed after two warm-up calls; the fastest counts (other load on the machine only slows steps)
 #: seconds of a first export of a 5M-parameter model per format, before any history exists (this machine kind)
 EXPORT_SECONDS = {"onnx": 12.0, "tflite": 30.0, "pte": 15.0, "capture": 6.0}
@@ -50,9 +50,10 @@ class Probe:
     def _measure(self) -> dict:
         s = self.setting
         torch.manual_seed(0)
+        batch = max(2, min(PROBE_BATCH, int(PROBE_BATCH * (64 / s.img_size) ** 2)))
         model = create(s.spec, s.num_classes, s.img_size).to(memory_format=torch.channels_last)
-        x = torch.randn(PROBE_BATCH, 3, s.img_size, s.img_size).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, s.num_classes, (PROBE_BATCH,))
+        x = torch.randn(batch, 3, s.img_size, s.img_size).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, s.num_classes, (batch,))
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
         model.train()
 
@@ -61,10 +62,10 @@ class Probe:
             torch.nn.functional.cross_entropy(model(x), y).backward()
             optimizer.step()
 
-        train = _timed(step, PROBE_STEPS) / PROBE_BATCH
+        train = _timed(step, PROBE_STEPS) / batch
         model.eval()
         with torch.inference_mode():
-            infer = _timed(lambda: model(x), PROBE_STEPS) / PROBE_BATCH
+            infer = _timed(lambda: model(x), PROBE_STEPS) / batch
             single = _timed(lambda: model(x[:1]), PROBE_STEPS * 2)
         return {"train": train, "infer": infer, "single": single, "params": count_params(model)}
 

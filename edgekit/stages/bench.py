@@ -17,7 +17,7 @@ from edgekit.bench.cpus import parse_cpus, pinned
 from edgekit.bench.environment import cpu_info
 from edgekit.bench.isolated import probe
 from edgekit.bench.measure import example_input, latency_record, time_calls
-from edgekit.core.errors import first_line
+from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import BenchResult, Latency, Timing
 from edgekit.core.ui import info, native_stderr_captured
@@ -77,6 +77,8 @@ class Bench(Stage):
         try:
             with pinned(parse_cpus(bench.cpus) if bench.cpus else None) as cpus:
                 result = measure(candidate, baseline, node.target, bench, cpus)
+        except ResourceError:
+            raise
         except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
             log.debug("benchmark failed", exc_info=True)
             result = BenchResult(status="failed", error=f"benchmark failed: {first_line(exc, 300)}")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgekit.core.errors import EXIT_USAGE, EdgekitError, first_line
+from edgekit.core.errors import EXIT_USAGE, EdgekitError, ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.io import sha256_file
 from edgekit.core.records import ExportedFile
@@ -62,6 +62,8 @@ class Export(Stage):
         try:
             with native_stderr_captured():
                 result = export(spec, artifact.module, example, path, **options)
+        except ResourceError:
+            raise  # a full disk or memory stops the run: no later step could go on
         except EdgekitError as exc:
             if exc.exit_code != EXIT_USAGE:
                 raise  # a converter crash stops the run; a model the format cannot take fails this file

@@ -9,7 +9,7 @@ import torch
 
 from edgekit.bench.accuracy import evaluate, limited
 from edgekit.bench.measure import parity
-from edgekit.core.errors import first_line
+from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import Parity, Verification
 from edgekit.core.ui import native_stderr_captured
@@ -78,6 +78,8 @@ class Verify(Stage):
                                           "or top-1 disagreement")
             accuracy = evaluate(session.run, limited(data.val, eval_samples), data.name, label=f"accuracy {fmt}")
             return Verification(status="ok", parity=checked, accuracy=accuracy, runtime_versions=session.versions())
+        except ResourceError:
+            raise
         except Exception as exc:  # a runtime that cannot load or run the file fails that file, not the run
             log.debug("verification failed", exc_info=True)
             return Verification(status="failed", error=f"runtime failed: {type(exc).__name__}: {first_line(exc, 300)}")

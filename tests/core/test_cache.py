@@ -1,12 +1,12 @@
 """The stage cache: entries are checked by sha256 on every read; damaged ones are recomputed, never trusted."""
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from tmpfs import fill, mounted
 
 from edgekit.core.cache import ENTRY_FILE, Store, digest
 from edgekit.core.errors import EdgekitError
@@ -74,22 +74,14 @@ def test_keys_are_stable_and_order_free():
 
 
 def test_a_full_cache_is_one_line_with_the_space_left(tmp_path):
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    try:
+    with mounted(tmp_path / "small", "256k") as mount:
         store = Store(mount)
         folder = store.staging("export")
         (folder / "m.onnx").write_bytes(b"x" * 1000)
-        with open(mount / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):
-            while True:  # the disk fills up before the entry is committed
-                filler.write(b"\0" * 4096)
+        fill(mount, 0)  # the disk fills up before the entry is committed
         with pytest.raises(EdgekitError, match=r"MiB free"):
             store.commit("export", "k" * 64, folder, {"metrics": {}}, {})
         assert store.lookup("export", "k" * 64) is None  # nothing half-written is taken for an entry
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_cache_ls_and_clear(cli, tmp_path):
