@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,10 +72,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("extra", nargs="*", help="more compress flags (after --)")
     args = parser.parse_args()
+    kept = args.out / "cache_rerun"  # run 2's report.md and plots, shown in the README
     with tempfile.TemporaryDirectory(prefix="edgekit-cache-rerun-") as scratch:
         scratch = Path(scratch)
         first = compress(args.model, "onnx", scratch / "run", scratch / "cache", args.extra)
         second = compress(args.model, "onnx,tflite,pte", scratch / "run", scratch / "cache", args.extra)
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in ("report.json", "report.md", "accuracy_latency.png", "latency.png"):
+            shutil.copyfile(scratch / "run" / name, kept / name)
     env = environment(1)
     result = {"model": args.model, "env": env, "summary": summary(first, second, {"tflite", "pte"}),
               "run1_stages": first[1]["stages"], "run2_stages": second[1]["stages"]}

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
+from matplotlib.lines import Line2D  # noqa: E402
 
 
 def latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
@@ -44,26 +45,52 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i])
 
 
+#: one marker per format (further formats cycle through the rest)
+MARKERS = {"onnx": "o", "tflite": "s", "pte": "^"}
+SPARE_MARKERS = ("D", "v", "P", "X")
+COMPRESSED, BASELINE = "tab:red", "tab:blue"
+
+
+def _marker(fmt: str, seen: dict[str, str]) -> str:
+    if fmt not in seen:
+        seen[fmt] = MARKERS.get(fmt) or SPARE_MARKERS[len([f for f in seen if f not in MARKERS]) % len(SPARE_MARKERS)]
+    return seen[fmt]
+
+
 def accuracy_latency_plot(entries: list[dict], path: Path, title: str) -> Path | None:
-    """Top-1 vs p50 latency, one point per artifact; the Pareto front (best accuracy for its latency) highlighted."""
+    """Top-1 vs p50 latency: one marker per file (shape: format; filled: the shipped file, hollow: its FP32
+    baseline), an arrow from each baseline to its compressed file, the Pareto front dashed. No text on the points,
+    so nothing overlaps; the legend sits below the axes."""
     points = [e for e in entries if e.get("latency_ms") and e.get("accuracy")]
     if not points:
         return None
     xy = [(e["latency_ms"]["p50"], e["accuracy"]["top1"]) for e in points]
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
     front = pareto_front(xy)
-    fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    ax.scatter([x for x, _ in xy], [y for _, y in xy], s=36, color="0.6", label="dominated", zorder=2)
-    ax.step([xy[i][0] for i in front], [xy[i][1] for i in front], where="post", color="tab:red", alpha=0.6, zorder=1)
-    ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=56, color="tab:red", label="Pareto front",
-               zorder=3)
+    ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], ls="--", color="0.55", lw=1, zorder=1)
+    markers: dict[str, str] = {}
+    by_format: dict[str, dict[str, tuple[float, float]]] = {}
     for e, (x, y) in zip(points, xy):
-        ax.annotate(f"{e['label']} {e['format']} {e.get('precision', '')}".strip(), (x, y), fontsize=7,
-                    xytext=(4, 4), textcoords="offset points")
-    ax.set_xlabel("p50 latency (ms)")
+        baseline = e.get("label") == "baseline"
+        color = BASELINE if baseline else COMPRESSED
+        ax.scatter(x, y, marker=_marker(e["format"], markers), s=70, zorder=3, linewidths=1.5, edgecolors=color,
+                   facecolors="white" if baseline else color)
+        by_format.setdefault(e["format"], {})["baseline" if baseline else "shipped"] = (x, y)
+    for pair in by_format.values():
+        if len(pair) == 2:
+            ax.annotate("", xy=pair["shipped"], xytext=pair["baseline"], zorder=2,
+                        arrowprops={"arrowstyle": "->", "color": "0.6", "shrinkA": 6, "shrinkB": 6})
+    handles = [Line2D([], [], ls="", marker=m, color="0.35", label=f) for f, m in markers.items()]
+    handles += [Line2D([], [], ls="", marker="o", mfc=COMPRESSED, mec=COMPRESSED, color=COMPRESSED, label="shipped"),
+                Line2D([], [], ls="", marker="o", mfc="white", mec=BASELINE, color=BASELINE, label="FP32 baseline"),
+                Line2D([], [], ls="--", color="0.55", label="Pareto front")]
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(handles),
+              frameon=False, handletextpad=0.3, columnspacing=1.0)
+    ax.margins(0.12)
+    ax.set_xlabel("p50 latency per image (ms)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

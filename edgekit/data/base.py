@@ -21,8 +21,6 @@ class DataBundle:
     num_classes: int | None
     class_names: list[str] | None
     has_labels: bool
-    #: a stable description of the data for cache keys (name, location, subset, seed)
-    fingerprint: str
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -71,7 +71,7 @@ def load_fashion_mnist(img_size: int, prep: Preprocessing, subset: int | None, s
     train_y = torch.from_numpy(_read_idx(directory / "train-labels-idx1-ubyte.gz").astype(np.int64))
     val_x = torch.from_numpy(_read_idx(directory / "t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
     val_y = torch.from_numpy(_read_idx(directory / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    return _in_memory_bundle("fashion-mnist", str(directory), train_x, train_y, val_x, val_y,
+    return _in_memory_bundle("fashion-mnist", train_x, train_y, val_x, val_y,
                              FASHION_CLASSES, img_size, prep, subset, seed)
 
 
@@ -90,10 +90,10 @@ def load_cifar10(img_size: int, prep: Preprocessing, subset: int | None, seed: i
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
 
     (tx, ty), (vx, vy) = tensors(train), tensors(val)
-    return _in_memory_bundle("cifar10", root, tx, ty, vx, vy, list(train.classes), img_size, prep, subset, seed)
+    return _in_memory_bundle("cifar10", tx, ty, vx, vy, list(train.classes), img_size, prep, subset, seed)
 
 
-def _in_memory_bundle(name, location, train_x, train_y, val_x, val_y, classes, img_size, prep, subset, seed):
+def _in_memory_bundle(name, train_x, train_y, val_x, val_y, classes, img_size, prep, subset, seed):
     if subset is not None:
         keep = torch.from_numpy(stratified_subset(train_y.numpy(), subset, seed))
         train_x, train_y = train_x[keep], train_y[keep]
@@ -102,14 +102,13 @@ def _in_memory_bundle(name, location, train_x, train_y, val_x, val_y, classes, i
         train=TensorImages(train_x, train_y, img_size, prep, train=True, seed=seed),
         val=TensorImages(val_x, val_y, img_size, prep, train=False),
         num_classes=len(classes), class_names=list(classes), has_labels=True,
-        fingerprint=f"{name}:{location}:n={len(train_x)}:subset={subset}:seed={seed}",
     )
 
 
 @DATASETS.register("synthetic")
 def load_synthetic(img_size: int, prep: Preprocessing, subset: int | None, seed: int) -> DataBundle:
     return DataBundle(name="synthetic", val=SyntheticImages(SYNTHETIC_VAL, img_size, seed), train=None,
-                      num_classes=None, class_names=None, has_labels=False, fingerprint=f"synthetic:seed={seed}")
+                      num_classes=None, class_names=None, has_labels=False)
 
 
 def check_image_folder(root: Path) -> None:
@@ -162,7 +161,6 @@ def load_image_folder(root: Path, img_size: int, prep: Preprocessing, subset: in
     return DataBundle(
         name=root.name, train=Subset(train, train_idx.tolist()), val=val, num_classes=len(classes),
         class_names=classes, has_labels=True,
-        fingerprint=f"folder:{root.resolve()}:n={len(train_idx)}:subset={subset}:seed={seed}",
     )
 
 

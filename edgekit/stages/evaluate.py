@@ -24,8 +24,6 @@ class Evaluate(Stage):
     def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
         data = ctx.data
         model = inputs["model"].model
-        if not data.has_labels:
-            return Output({"accuracy": None})
         label = "accuracy pytorch" + (" (compressed)" if node.role != "baseline" else "")
         accuracy = evaluate(torch_logits_fn(model.module), limited(data.val, node.options.data.eval_samples),
                             data.name, label=label)

@@ -28,7 +28,7 @@ class Images(torch.utils.data.Dataset):
 
 def bundle(train=True, labels=True):
     return DataBundle(name="d", val=Images(10), train=Images(100) if train else None, num_classes=2,
-                      class_names=None, has_labels=labels, fingerprint="d")
+                      class_names=None, has_labels=labels)
 
 
 @pytest.mark.parametrize("options, labels, mode", [
