@@ -30,3 +30,37 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_cli_in_process(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`edgekit ARGS` through the real entry point in this process (no interpreter start-up: for the many
+    bad-input cases; `run_cli` covers what only a real process shows, such as native libraries' stderr)."""
+    import contextlib
+    import io
+
+    from edgekit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_cwd, saved_env, saved_argv = os.getcwd(), dict(os.environ), sys.argv
+    os.chdir(cwd or REPO)
+    os.environ.update(env or {})
+    os.environ.pop("EDGEKIT_DEBUG", None)
+    sys.argv = ["edgekit", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.argv = saved_argv
+    return subprocess.CompletedProcess(["edgekit", *args], code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli_fast():
+    return run_cli_in_process

@@ -42,10 +42,20 @@ def assert_one_line_error(result, fragment):
     (["bench", "model.h5"], "not a known artifact"),
     (["compres", "resnet18"], "No such command"),
 ])
-def test_bad_input_is_one_line_exit_2(cli, tmp_path, args, fragment):
-    result = cli(*args, cwd=tmp_path)
+def test_bad_input_is_one_line_exit_2(cli_fast, tmp_path, args, fragment):
+    result = cli_fast(*args, cwd=tmp_path)
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["compress", "test_effnet", *BASE, "--prune", "0.96"], "--prune"),  # refused by the options schema
+    (["compress", "test_effnet", *BASE, "--prune", "0.3", "--prune-ignore", "conv_stemm"], "did you mean"),  # plan
+    (["bench", "missing.onnx"], "does not exist"),
+])
+def test_bad_input_through_a_real_process(cli, tmp_path, args, fragment):
+    """What only a real process shows: nothing else on stderr (native libraries print below sys.stderr)."""
+    assert_one_line_error(cli(*args, cwd=tmp_path), fragment)
 
 
 def test_unsafe_pickle_and_shape_mismatch(cli, tmp_path):
@@ -63,15 +73,15 @@ def test_unsafe_pickle_and_shape_mismatch(cli, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_unwritable_out(cli, tmp_path):
+def test_unwritable_out(cli_fast, tmp_path):
     (tmp_path / "file").write_text("x")
-    result = cli("compress", "test_effnet", *BASE, "--out", str(tmp_path / "file" / "run"), cwd=tmp_path)
+    result = cli_fast("compress", "test_effnet", *BASE, "--out", str(tmp_path / "file" / "run"), cwd=tmp_path)
     assert_one_line_error(result, "not a directory")
 
 
-def test_empty_image_folder(cli, tmp_path):
+def test_empty_image_folder(cli_fast, tmp_path):
     (tmp_path / "imgs").mkdir()
-    result = cli("compress", "test_effnet", "--data", str(tmp_path / "imgs"), cwd=tmp_path)
+    result = cli_fast("compress", "test_effnet", "--data", str(tmp_path / "imgs"), cwd=tmp_path)
     assert_one_line_error(result, "no class sub-folders")
 
 

@@ -8,7 +8,6 @@ the CPUs given by --cpus. With a baseline, candidate and baseline alternate in A
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,12 @@ from edgekit.bench.accuracy import evaluate, limited
 from edgekit.bench.cpus import pinned
 from edgekit.bench.environment import environment
 from edgekit.bench.isolated import probe
-from edgekit.bench.measure import MAX_RUNS, example_input, latency_record, time_calls
+from edgekit.bench.measure import example_input, interleaved, latency_record, time_calls
 from edgekit.bench.stats import mann_whitney, ratio_with_ci
 from edgekit.core.errors import EdgekitError, not_yet
 from edgekit.core.formats import format_for_path
 from edgekit.core.io import sha256_file
 from edgekit.runtimes import open_session
-
-ROUND = 5  # runs per side per A/B round
 
 
 def check_device(device: str) -> None:
@@ -63,8 +60,10 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
             if base is None:
                 samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs, warmup_seconds, min_seconds)
             else:
-                samples, base_samples, cpu_util, base_util = interleaved(session, base, x, example_input(base),
-                                                                          settings)
+                xb = example_input(base)
+                (samples, cpu_util), (base_samples, base_util) = interleaved(
+                    [lambda: session.run(x), lambda: base.run(xb)], warmup, runs, warmup_seconds=warmup_seconds,
+                    min_seconds=min_seconds)
                 comparisons.append(_comparison(path, baseline, samples, base_samples, base_util, warmup, threads,
                                                used))
             latency = {**latency_record(samples, cpu_util, warmup, threads), "cpus": used}
@@ -86,28 +85,6 @@ def _comparison(path, baseline, samples, base_samples, base_util, warmup, thread
             **ratio_with_ci(samples, base_samples),
             "mann_whitney": {"p_slower": float(f"{p_slower:.3g}"), "p_faster": float(f"{p_faster:.3g}")},
             "baseline_latency_ms": {**latency_record(base_samples, base_util, warmup, threads), "cpus": used}}
-
-
-def interleaved(cand, base, x_cand, x_base, settings: dict):
-    """Warm both up, then time A B B A rounds of ROUND runs until runs and min_seconds are reached."""
-    start, done = time.perf_counter(), 0
-    while done < settings["warmup"] or time.perf_counter() - start < settings["warmup_seconds"]:
-        cand.run(x_cand)
-        base.run(x_base)
-        done += 1
-    runs, min_seconds = settings["runs"], settings["min_seconds"]
-    cand_samples, base_samples, cpu = [], [], {id(cand): [], id(base): []}
-    order, start = 0, time.perf_counter()
-    while ((len(cand_samples) < runs or time.perf_counter() - start < min_seconds)
-           and len(cand_samples) < max(runs, MAX_RUNS)):
-        k = min(ROUND, runs - len(cand_samples)) if len(cand_samples) < runs else ROUND
-        pair = [(cand, x_cand, cand_samples), (base, x_base, base_samples)]
-        for session, x, bucket in (pair if order % 2 == 0 else pair[::-1]):  # ABBA ordering
-            samples, util = time_calls(lambda: session.run(x), 0, k)
-            bucket.extend(samples)
-            cpu[id(session)].append(util)
-        order += 1
-    return cand_samples, base_samples, float(np.mean(cpu[id(cand)])), float(np.mean(cpu[id(base)]))
 
 
 def _accuracy(session, path: Path, data: str, eval_samples: int | None) -> dict | None:

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 
 MAX_RUNS = 20_000  # a --min-seconds run of a very fast model stops here (samples are kept in report.json)
+ROUND = 5  # runs per side per round of interleaved timing
 
 
 def time_calls(call: Callable[[], object], warmup: int, runs: int, warmup_seconds: float = 0.0,
@@ -26,6 +27,30 @@ def time_calls(call: Callable[[], object], warmup: int, runs: int, warmup_second
         samples.append((clock() - begin) * 1e3)
     cpu, wall = time.process_time() - cpu0, clock() - wall0
     return samples, cpu / wall if wall > 0 else float("nan")
+
+
+def interleaved(calls: list[Callable[[], object]], warmup: int, runs: int, *, warmup_seconds: float = 0.0,
+                min_seconds: float = 0.0, round_size: int = ROUND) -> list[tuple[list[float], float]]:
+    """Warm every call up together, then time them in rounds of `round_size` runs, the order reversed every round
+    (A B, B A, …) so drift hits all alike, until each has `runs` samples and `min_seconds` have passed (at most
+    MAX_RUNS); returns each call's per-run milliseconds and process-CPU/wall ratio."""
+    start, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - start < warmup_seconds:
+        for call in calls:
+            call()
+        done += 1
+    samples: list[list[float]] = [[] for _ in calls]
+    utils: list[list[float]] = [[] for _ in calls]
+    order, start = 0, time.perf_counter()
+    while (len(samples[0]) < runs or time.perf_counter() - start < min_seconds) and len(samples[0]) < max(runs,
+                                                                                                          MAX_RUNS):
+        k = min(round_size, runs - len(samples[0])) if len(samples[0]) < runs else round_size
+        for i in (range(len(calls)) if order % 2 == 0 else reversed(range(len(calls)))):
+            got, util = time_calls(calls[i], 0, k)
+            samples[i].extend(got)
+            utils[i].append(util)
+        order += 1
+    return [(s, float(np.mean(u))) for s, u in zip(samples, utils)]
 
 
 def example_input(session, seed: int = 0) -> np.ndarray:

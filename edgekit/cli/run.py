@@ -23,13 +23,14 @@ EXPORT_FIXED = {"train.epochs": 0, "teacher.train": False, "bench.enabled": Fals
 
 def run_recipe(command: str, flags: dict[str, Any], recipe_file=None, assignments=None, dry_run: bool = False) -> int:
     """Load the recipe, run the pipeline, print the result; returns the exit code."""
+    from edgekit.core.recipe import load_recipe
+
+    recipe, legacy = load_recipe(recipe_file, flags, assignments)  # bad options fail here, before torch loads
     from edgekit.bench.gate import exit_code
     from edgekit.bench.gate_output import print_gate
     from edgekit.bench.report import terminal_table
-    from edgekit.core.recipe import load_recipe
     from edgekit.pipeline import run
 
-    recipe, legacy = load_recipe(recipe_file, flags, assignments)
     if legacy:
         info(f"[yellow]note:[/] recipe '{recipe_file}' uses pre-nesting keys ({', '.join(legacy)}); they still load")
     report, final = run(recipe, command=command, dry_run=dry_run)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgekit.bench.measure import summarize, time_calls
+from edgekit.bench.measure import interleaved, summarize
 
 
 def onnx_available() -> bool:
@@ -36,14 +36,8 @@ def measure(models: dict[str, torch.nn.Module], img_size: int, runs: int = 30, w
     x = np.random.default_rng(0).standard_normal((1, 3, img_size, img_size)).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edgekit-prune-") as tmp:
         sessions = {k: _session(m, img_size, Path(tmp), k, threads) for k, m in models.items()}
-        samples: dict[str, list[float]] = {k: [] for k in sessions}
-        order = list(sessions)
-        for k in order:
-            time_calls(lambda: sessions[k].run(x), warmup, 0)
-        per_round = max(1, runs // rounds)
-        for r in range(rounds):
-            for k in (order if r % 2 == 0 else order[::-1]):
-                got, _ = time_calls(lambda: sessions[k].run(x), 1, per_round)
-                samples[k] += got
+        timed = interleaved([lambda s=s: s.run(x) for s in sessions.values()], warmup, runs,
+                            round_size=max(1, runs // rounds))
+        samples = {k: got for k, (got, _) in zip(sessions, timed)}
     return {k: {**summarize(v), "runs": len(v), "threads": threads, "runtime": "onnxruntime"}
             for k, v in samples.items()}

@@ -12,11 +12,10 @@ import os
 import platform
 from pathlib import Path
 
-from edgekit.bench.compare import interleaved
 from edgekit.bench.cpus import parse_cpus, pinned
 from edgekit.bench.environment import cpu_info
 from edgekit.bench.isolated import probe
-from edgekit.bench.measure import example_input, latency_record, time_calls
+from edgekit.bench.measure import example_input, interleaved, latency_record, time_calls
 from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import BenchResult, Latency, Timing
@@ -89,8 +88,6 @@ class Bench(Stage):
 
 def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, cpus: list[int]) -> BenchResult:
     """Cold start of each file in a child process, then latency: interleaved when both files are given."""
-    settings = {"threads": bench.threads, "runs": bench.runs, "warmup": bench.warmup,
-                "warmup_seconds": bench.warmup_seconds, "min_seconds": bench.min_seconds}
     paths = [p for p in (candidate, baseline) if p is not None]
     colds = [probe(path, fmt, bench.threads) for path in paths]
     sessions = []
@@ -98,12 +95,12 @@ def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, cpus
         with native_stderr_captured():
             sessions.append(open_session(path, threads=bench.threads, format_name=fmt))
     inputs = [example_input(session) for session in sessions]
-    if len(sessions) == 2:
-        a, b, util_a, util_b = interleaved(sessions[0], sessions[1], inputs[0], inputs[1], settings)
-        samples = [(a, util_a), (b, util_b)]
+    calls = [lambda s=session, x=x: s.run(x) for session, x in zip(sessions, inputs)]
+    if len(calls) == 2:
+        samples = interleaved(calls, bench.warmup, bench.runs, warmup_seconds=bench.warmup_seconds,
+                              min_seconds=bench.min_seconds)
     else:
-        samples = [time_calls(lambda: sessions[0].run(inputs[0]), bench.warmup, bench.runs, bench.warmup_seconds,
-                              bench.min_seconds)]
+        samples = [time_calls(calls[0], bench.warmup, bench.runs, bench.warmup_seconds, bench.min_seconds)]
     timings = [Timing(latency_ms=Latency(**latency_record(s, util, bench.warmup, bench.threads), cpus=cpus,
                                          interleaved_with="baseline" if len(paths) == 2 else None),
                       load_ms=cold["load_ms"], cold_start=cold)

@@ -54,11 +54,12 @@ def will_train(setting: Setting) -> bool:
 class Teacher(ModelStage):
     name = "teacher"
     version = TRAINER_VERSION
-    reads = ("data", "teacher", "seed")
+    reads = ("data.source", "data.img_size", "data.subset", "data.num_classes", "teacher", "seed")
     libraries = ("torch", "timm")
 
     def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
-        return (*self.reads, "train") if setting.teacher_trains else self.reads
+        """Training reads the trainer's options and the validation cap (the best epoch is chosen on it)."""
+        return (*self.reads, "train", "data.eval_samples") if setting.teacher_trains else self.reads
 
     def identity(self, node: Node, setting: Setting) -> dict:
         source: dict = {"model": setting.spec.name, "timm_id": setting.spec.timm_id, "img_size": setting.img_size,

@@ -89,8 +89,8 @@ def test_calibration_uses_unaugmented_training_images():
     (["--int8", "--tflite-io", "float", "--formats", "onnx"], "add tflite to --formats"),
     (["--int8", "--tflite-io", "fp16"], "--tflite-io: 'fp16' is not one of int8, float"),
 ])
-def test_bad_int8_input_is_one_line_and_exit_2(cli, tmp_path, args, fragment):
-    result = cli("compress", "test_effnet", "--img-size", "32", *args, "--out", str(tmp_path / "run"), cwd=tmp_path)
+def test_bad_int8_input_is_one_line_and_exit_2(cli_fast, tmp_path, args, fragment):
+    result = cli_fast("compress", "test_effnet", "--img-size", "32", *args, "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
