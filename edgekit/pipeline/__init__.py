@@ -61,9 +61,9 @@ class DataLoader:
             "num_classes": b.num_classes})
 
 
-def show_plan(plan: Plan, runner: Runner) -> dict:
+def show_plan(plan: Plan, runner: Runner, probe: Probe) -> dict:
     """Print the plan (and one line when it is long); returns each node's estimated seconds."""
-    seconds = estimates(plan, runner.hits, Probe(plan.setting))
+    seconds = estimates(plan, runner.hits, probe)
     if distributed.is_main():
         console.print(plan_table(plan, runner.hits, seconds))
         line = long_plan_line(plan, seconds)
@@ -80,15 +80,18 @@ def run(recipe: Recipe, command: str = "compress", dry_run: bool = False) -> tup
     store = stage_store(recipe)
     data = DataLoader(plan.setting)
     runner = Runner(plan, store, out, data, recipe.resume)
+    probe = Probe(plan.setting)
     try:
-        show_plan(plan, runner)
+        show_plan(plan, runner, probe)
         if dry_run:
             return None, out
-        probe_history = Probe(plan.setting).history
-        steps = runner.run([n for n in plan.nodes if n.stage.name != "gate"],
-                           on_done=lambda node, step: step.cached or probe_history.record(node, plan.setting,
-                                                                                           step.seconds))
-        probe_history.save()
+
+        def remember(node, step: Step) -> None:  # what a step took here feeds the next plan's estimates
+            if not step.cached:
+                probe.history.record(node, plan.setting, step.seconds)
+
+        steps = runner.run([n for n in plan.nodes if n.stage.name != "gate"], on_done=remember)
+        probe.history.save()
         if not distributed.is_main():  # torchrun: only rank 0 exports, measures and writes
             distributed.barrier()
             return {}, out

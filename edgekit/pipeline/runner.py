@@ -60,9 +60,10 @@ class Runner:
     def _compute(self, node: Node) -> Output:
         inputs = {name: self.steps[n.id].output for name, n in node.inputs.items()}
         failed = [name for name, output in inputs.items() if not output.ok]
-        if failed and not getattr(node.stage, "accepts_failed_inputs", False):
+        if failed and not node.stage.accepts_failed_inputs:
             return Output({"skipped": f"its input {failed[0]} failed"}, ok=False)
         workdir = self.store.staging(node.stage.name)
+        self._scratch.append(workdir)  # removed at close unless it becomes a cache entry
         ctx = Context(self.plan.setting, workdir, self.run_dir, self.load_data, self.resume)
         output = node.stage.run(node, inputs, ctx)
         output.folder = workdir
@@ -71,9 +72,8 @@ class Runner:
             entry = self.store.commit(node.stage.name, node.key, workdir, saved,
                                       {"node": node.id, "describe": node.stage.describe(node, self.plan.setting),
                                        "model": self.plan.setting.spec.name})
+            self._scratch.remove(workdir)
             output.folder = entry.path
-        else:
-            self._scratch.append(workdir)
         return output
 
     def close(self) -> None:

@@ -136,6 +136,10 @@ class Stage(ABC):
     version: ClassVar[int] = 1
     #: False: recomputed every run (instant, or about this run's report)
     cacheable: ClassVar[bool] = True
+    #: True: runs even when an input failed (bench still times a baseline whose candidate failed)
+    accepts_failed_inputs: ClassVar[bool] = False
+    #: the pydantic record type of the output, for reading cache hits back
+    record_type: ClassVar[Any] = None
 
     def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
         """The options this node reads (a stage that trains only sometimes reads `train` only then)."""
@@ -173,8 +177,6 @@ class Stage(ABC):
         """The output of a cache hit: its saved part and its folder (models load only when used)."""
         record = self.record_type.model_validate(saved["record"]) if saved.get("record") is not None else None
         return Output(metrics=saved["metrics"], record=record, folder=folder)
-
-    record_type: ClassVar[Any] = None
 
 
 def pick(recipe: "Recipe", paths: tuple[str, ...]) -> SimpleNamespace:
