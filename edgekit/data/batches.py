@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
@@ -36,3 +37,9 @@ def unaugmented(dataset: Dataset) -> Iterator[Dataset]:
     finally:
         if augmenting:
             dataset.train = True
+
+
+def first_images(dataset: Dataset, n: int) -> np.ndarray:
+    """The first `n` model-ready images of `dataset` as an N×3×H×W float32 array."""
+    n = min(n, len(dataset))
+    return np.stack([dataset[i][0].numpy() for i in range(n)]).astype(np.float32)

@@ -5,26 +5,19 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from edgekit.core.errors import EXIT_USAGE, EdgekitError, ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.io import sha256_file
 from edgekit.core.records import ExportedFile
 from edgekit.core.ui import info, native_stderr_captured
+from edgekit.data.batches import first_images
 from edgekit.exporters import export
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 log = logging.getLogger(__name__)
-
-
-def first_images(dataset: Dataset, n: int) -> np.ndarray:
-    """The first `n` model-ready images of `dataset` as an N×3×H×W float32 array."""
-    n = min(n, len(dataset))
-    return np.stack([dataset[i][0].numpy() for i in range(n)]).astype(np.float32)
 
 
 @register

@@ -13,10 +13,10 @@ from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import Parity, Verification
 from edgekit.core.ui import native_stderr_captured
+from edgekit.data.batches import first_images
 from edgekit.quant import census
 from edgekit.runtimes import open_session
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
-from edgekit.stages.export import first_images
 
 log = logging.getLogger(__name__)
 
