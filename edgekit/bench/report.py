@@ -42,9 +42,10 @@ def rows(report: dict) -> list[list[str]]:
 
 
 def speedups(report: dict) -> list[float | None]:
-    """Per record of `records`: the p50 of the FP32 baseline file of its format over its own p50."""
-    base = {b["format"]: b["latency_ms"]["p50"] for b in report["baseline"]
-            if b["status"] == "ok" and b.get("latency_ms")}
+    """Per record of `records`: the p50 of the FP32 baseline file of its format over its own p50 (none when no
+    compression ran: the files are their own baseline)."""
+    base = {} if report.get("baseline_is_artifacts") else {
+        b["format"]: b["latency_ms"]["p50"] for b in report["baseline"] if b["status"] == "ok" and b.get("latency_ms")}
     return [base[a["format"]] / a["latency_ms"]["p50"] if a["format"] in base and a.get("latency_ms") else None
             for _, a in records(report)]
 
@@ -73,11 +74,14 @@ def terminal_table(report: dict) -> Group:
     report.md keeps every column (`markdown`).
     """
     table = narrow_table(f"{report['model']} @ {report['img_size']} px ({report['data']})")
-    table.caption = "speed-up: p50 of the FP32 baseline file of the same format / p50"
+    ups = speedups(report)
+    if any(up is not None for up in ups):
+        table.caption = "speed-up: p50 of the FP32 baseline file of the same format / p50"
+        table.caption_justify = "left"
     for column in TERMINAL_COLUMNS:
         table.add_column(column, justify="left" if column in ("set", "format", "precision", "status") else "right",
                          no_wrap=True)
-    for (kind, a), speedup in zip(records(report), speedups(report)):
+    for (kind, a), speedup in zip(records(report), ups):
         table.add_row(*_terminal_row(kind, a, speedup))
     return Group(table, *errors(report))
 

@@ -15,7 +15,7 @@ from edgekit.core.paths import cache_dir
 from edgekit.models.build import create
 from edgekit.models.complexity import count_params
 
-PROBE_BATCH = 16  # at 64 px; fewer images at larger sizes keep the probe to seconds (per-image cost is what counts)
+PROBE_BATCH = 64  # images per step at 64 px (at most the training batch); fewer at larger sizes keep it to seconds
 PROBE_STEPS = 3  # timed after two warm-up calls; the fastest counts (other load on the machine only slows steps)
 #: seconds of a first export of a 5M-parameter model per format, before any history exists (measured on this
 #: machine kind: effnet_lite0 at 64 px, benchmarks/results/cache_rerun.json)
@@ -53,7 +53,7 @@ class Probe:
     def _measure(self) -> dict:
         s = self.setting
         torch.manual_seed(0)
-        batch = max(2, min(PROBE_BATCH, int(PROBE_BATCH * (64 / s.img_size) ** 2)))
+        batch = max(2, min(s.recipe.train.batch_size, int(PROBE_BATCH * (64 / s.img_size) ** 2)))
         model = create(s.spec, s.num_classes, s.img_size).to(memory_format=torch.channels_last)
         x = torch.randn(batch, 3, s.img_size, s.img_size).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, s.num_classes, (batch,))

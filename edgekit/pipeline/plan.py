@@ -39,11 +39,11 @@ from edgekit.stages.train_state import check_model, read_state
 
 DEFAULT_NUM_CLASSES = 1000
 #: options that switch a stage on or off, or shape the plan itself: never "unused"
-STRUCTURAL = {"prune.ratio", "prune.target", "int8.enabled", "bench.enabled", "recover.kd", "export.formats",
-              "train.epochs"}
+STRUCTURAL = {"prune.ratio", "prune.target", "int8.enabled", "bench.enabled", "recover.kd", "export.formats"}
 #: what to do to bring a section's stage into the plan
 SECTION_HINT = {"prune": "add --prune R or --prune-target", "recover": "recovery follows --prune R",
-                "int8": "add --int8", "bench": "drop --no-bench", "train": "no stage trains in this plan",
+                "int8": "add --int8", "bench": "drop --no-bench",
+                "train": "nothing trains: the teacher has its weights or the data no labels, and no recovery follows",
                 "export": "add --int8 and tflite to --formats", "budget": "add --budget FILE"}
 
 

@@ -37,3 +37,23 @@ def test_every_schema_field_has_a_flag_or_set():
 @pytest.mark.parametrize("command", ["export", "bench", "analyze", "cache"])
 def test_other_commands_have_help(command):
     assert "Usage" in help_text(command)
+
+
+#: compress's flags before the options were generated from the schema: every one must keep working
+FLAGS_BEFORE = """--prune --prune-criterion --prune-scope --prune-steps --round-to --prune-ignore --prune-target --int8 --no-int8
+--int8-mode --quant-backend --calib-samples --max-drop --qat-epochs --qat-lr --tflite-io --kd --no-kd --data --subset
+--img-size --num-classes --epochs --lr --batch-size --optimizer --weight-decay --label-smoothing --warmup-fraction --ema
+--clip-grad --resume --kd-temperature --kd-alpha --kd-features --no-kd-features --kd-cache-logits --no-kd-cache-logits
+--formats --weights --pretrained --no-pretrained --recipe --budget --out --overwrite --seed --threads --runs --warmup
+--warmup-seconds --min-seconds --cpus --eval-samples""".split()
+
+
+def test_every_flag_of_before_the_redesign_still_exists():
+    import typer.main
+
+    from edgekit.cli.app import app
+    from edgekit.cli.run import compress  # noqa: F401 - registers the command
+
+    command = typer.main.get_command(app).commands["compress"]
+    known = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    assert not [flag for flag in FLAGS_BEFORE if flag not in known]

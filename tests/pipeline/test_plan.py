@@ -65,6 +65,7 @@ def test_baseline_nodes_share_keys_with_an_uncompressed_run(tmp_path):
     ({"int8_mode": "ptq"}, "--int8-mode: this option sets the int8 stage, which is not in this plan (add --int8)"),
     ({"bench": False, "runs": 9}, "--runs: this option sets the bench stage"),
     ({"data": "synthetic", "lr": 0.1}, "--lr: this option sets the train stage"),
+    ({"data": "synthetic", "epochs": 3}, "--epochs: this option sets the train stage, which is not in this plan"),
     ({"prune_ignore": "fc", "prune_steps": 2}, "--prune-ignore, --prune-steps: these options set the prune stage"),
     ({"refresh": "bnech"}, "unknown stage 'bnech'; did you mean 'bench'"),
     ({"formats": "onnx", "img_size": 30}, "multiple of 32"),
