@@ -20,9 +20,14 @@ class Gate(Stage):
     cacheable = False
 
     def check(self, node: Node, setting: Setting) -> None:
-        """The budget file loads, and what its limits need is in the plan (timings, labelled data)."""
+        """The budget file loads, and what the limits of the budgets matching this run's files need is in the plan
+        (timings, labelled data)."""
         path = setting.recipe.budget.file
-        limits = {key for budget in load_budgets(path).budgets for key in budget.limits()}
+        precision = "int8" if setting.recipe.int8.enabled else "fp32"
+        files = [{"model": setting.spec.name, "format": spec.name, "precision": precision, "device": "local"}
+                 for spec in setting.formats]
+        limits = {key for budget in load_budgets(path).budgets if any(budget.match.matches(f) for f in files)
+                  for key in budget.limits()}
         latency = sorted(limits & set(LATENCY_LIMITS))
         if latency and not setting.recipe.bench.enabled:
             raise EdgekitError(f"--budget '{path}' limits latency ({', '.join(latency)}) but --no-bench leaves "

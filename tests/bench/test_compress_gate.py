@@ -2,6 +2,7 @@
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from doubles import assert_one_line_error
 
@@ -33,3 +34,15 @@ def test_compress_gates_the_report_and_check_agrees(cli, tmp_path):
                 str(tmp_path / "junit.xml"), "--markdown", str(tmp_path / "gate.md"))
     assert check.returncode == 0, check.stderr
     assert len(ET.parse(tmp_path / "junit.xml").getroot().findall(".//testcase")) == 3
+
+
+def test_the_shipped_budgets_plan_for_the_ci_workflow_command(cli_fast, tmp_path):
+    """.github/workflows/edge-budgets.yml's command with benchmarks/budgets.yaml: the accuracy limits of budgets for
+    other models do not stop a synthetic-data run; limits of a budget that matches are still checked."""
+    budgets = str(Path(__file__).resolve().parents[2] / "benchmarks" / "budgets.yaml")
+    ok = cli_fast("compress", "test_effnet", "--data", "synthetic", "--img-size", "64", "--epochs", "0", "--formats",
+                  "onnx", "--budget", budgets, "--out", str(tmp_path / "ci"), "--dry-run")
+    assert ok.returncode == 0, ok.stderr
+    refused = cli_fast("compress", "effnet_lite0", "--data", "synthetic", "--img-size", "64", "--epochs", "0",
+                       "--formats", "onnx", "--budget", budgets, "--out", str(tmp_path / "lite0"), "--dry-run")
+    assert_one_line_error(refused, "limits accuracy (max_top1_drop, min_top1) but --data synthetic has no labels")
