@@ -9,8 +9,9 @@ libraries print ("LLVM ERROR: ..."), is captured for that line and passed on to 
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
-import pickle
 import re
 import select
 import signal
@@ -49,9 +50,9 @@ def run_isolated(func: Callable[..., T], *, what: str, args: Sequence[Any] = (),
     `what` names the work in error messages ("tflite export of 'model.tflite'"). `on_start` runs first in the child:
     the parent's thread pools lose their threads in a fork, so shrink or replace those the work uses, or it hangs.
     `writes` are the folders the work writes into, checked for free space when the child crashes; after `timeout`
-    seconds the child is killed. The result must pickle. A Python exception in the child is raised here with its
-    first line: an EdgekitError keeps its class and exit code, other exceptions their type where it can be rebuilt
-    from a message (else ChildError).
+    seconds the child is killed. The result comes back as JSON (nothing is unpickled): plain dicts, lists, strings
+    and numbers. A Python exception in the child is raised here with its first line: an EdgekitError keeps its class
+    and exit code, other exceptions their type where it can be rebuilt from a message (else ChildError).
     """
     kwargs = kwargs or {}
     if not available():
@@ -82,35 +83,29 @@ def run_isolated(func: Callable[..., T], *, what: str, args: Sequence[Any] = (),
         tail = _forward(stderr)
     if status != 0 or not payload:  # a result counts only from a child that exited normally
         raise _crash(what, status, tail, writes)
-    return _unpack(pickle.loads(payload))
+    return _unpack(json.loads(payload))
 
 
 def _child(write_end: int, stderr_fd: int, func: Callable, args: Sequence, kwargs: Mapping,
            on_start: Callable[[], None] | None) -> None:
-    """Body of the forked child: run, send ("ok", result) or ("raised", class, line, exit code), exit at once."""
+    """Body of the forked child: run, send ["ok", result] or ["raised", module, class, line, exit code] as JSON,
+    exit at once."""
     try:
         os.dup2(stderr_fd, 2)
         try:
             if on_start is not None:
                 on_start()
-            payload = pickle.dumps(("ok", func(*args, **kwargs)))
+            payload = json.dumps(["ok", func(*args, **kwargs)]).encode()
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-            payload = pickle.dumps(("raised", _picklable_class(exc), first_line(exc),
-                                    getattr(exc, "exit_code", None)))
+            cls = type(exc)
+            payload = json.dumps(["raised", cls.__module__, cls.__qualname__, first_line(exc),
+                                  getattr(exc, "exit_code", None)]).encode()
         with os.fdopen(write_end, "wb") as pipe:
             pipe.write(payload)
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(0)  # no atexit handlers, no parent buffers flushed twice
-
-
-def _picklable_class(exc: BaseException) -> type | str:
-    """The exception's class where the parent can import it, else its name."""
-    try:
-        return pickle.loads(pickle.dumps(type(exc)))
-    except Exception:  # noqa: BLE001 - a local or dynamic class
-        return type(exc).__name__
 
 
 def _read_all(fd: int, timeout: float | None) -> tuple[bytes, bool]:
@@ -143,16 +138,28 @@ def _forward(stderr) -> str:
     return text[-_TAIL_BYTES:].decode(errors="replace")
 
 
-def _unpack(message: tuple) -> Any:
+def _unpack(message: list) -> Any:
     if message[0] == "ok":
         return message[1]
-    _, cls, line, exit_code = message
-    if not isinstance(cls, type):
-        raise ChildError(f"{cls}: {line}")
+    _, module, qualname, line, exit_code = message
+    cls = _exception_class(module, qualname)
+    if cls is None:
+        raise ChildError(f"{qualname.rpartition('.')[2]}: {line}")
     if issubclass(cls, EdgekitError):
         raise _rebuilt(cls, line, exit_code) or EdgekitError(line, exit_code)
     rebuilt = _rebuilt(cls, line) if issubclass(cls, Exception) else None  # never SystemExit here
     raise rebuilt or ChildError(f"{cls.__name__}: {line}")
+
+
+def _exception_class(module: str, qualname: str) -> type | None:
+    """The exception class the child raised, found by its import path (None for a local or dynamic class)."""
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 
 def _rebuilt(cls: type, *args) -> BaseException | None:

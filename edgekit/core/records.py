@@ -54,11 +54,10 @@ class Accuracy(BaseModel):
     dataset: str
 
 
-class ExportedFile(Record):
-    """The export stage's output: one file in its entry folder, and what the exporter learnt about it."""
+class FileFacts(Record):
+    """What an exporter learnt about the file it wrote: identity, size, the model in it, what runs where."""
 
     format: str
-    file: str  # name inside the stage's output folder
     size_bytes: int
     sha256: str
     precision: Literal["fp32", "int8"]
@@ -68,7 +67,13 @@ class ExportedFile(Record):
     op_counts: dict[str, int] = {}
     fallback_ops: list[str] = []
     notes: list[str] = []
-    export_seconds: float = 0.0
+    export_seconds: float | None = None
+
+
+class ExportedFile(FileFacts):
+    """The export stage's output: the file in its stage's output folder."""
+
+    file: str  # name inside the stage's output folder
 
 
 class Verification(Record):
@@ -99,29 +104,18 @@ class BenchResult(Record):
     baseline: Timing | None = None
 
 
-class ArtifactRecord(Record):
+class ArtifactRecord(FileFacts):
     """One deployable file and everything measured about it (report.json `artifacts` and `baseline`)."""
 
-    format: str
     path: str
-    size_bytes: int
-    sha256: str
-    precision: Literal["fp32", "int8"]
-    params: int
-    macs: int
     status: Literal["ok", "failed"]
-    runtime: str
     parity: Parity | None = None
     latency_ms: Latency | None = None
     accuracy: Accuracy | None = None
     load_ms: float | None = None
     cold_start: dict | None = None
     runtime_versions: dict[str, str] = {}
-    op_counts: dict[str, int] = {}
-    fallback_ops: list[str] = []
-    notes: list[str] = []
     error: str | None = None
-    export_seconds: float | None = None
     int8_census: dict | None = None
     vs_fp32: dict | None = None
 

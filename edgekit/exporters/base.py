@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import tempfile
@@ -45,15 +46,22 @@ def export(fmt: str | FormatSpec, model: torch.nn.Module, example: torch.Tensor,
     path = Path(path)
     if not spec.isolated:
         return _write(func, model, example, path, options)
-    return run_isolated(_write, what=f"{spec.name} export of '{path.name}'",
+    sent = run_isolated(_write_sendable, what=f"{spec.name} export of '{path.name}'",
                         args=(func, model, example, path, options), on_start=_fresh_thread_pools,
                         writes=(path.parent, Path(tempfile.gettempdir())), timeout=EXPORT_TIMEOUT_S)
+    return ExportResult(**{**sent, "path": Path(sent["path"])})
 
 
 def _write(func: Callable[..., ExportResult], model: torch.nn.Module, example: torch.Tensor, path: Path,
            options: dict) -> ExportResult:
     with no_space_as_error(path):
         return func(model, example, path, **options)
+
+
+def _write_sendable(*args) -> dict:
+    """`_write` in the child: its ExportResult as plain data for the pipe."""
+    result = _write(*args)
+    return {**dataclasses.asdict(result), "path": str(result.path)}
 
 
 _STALE_POOLS: list = []  # the parent's pools, kept alive in the child: destroying them would join missing threads
