@@ -113,7 +113,9 @@ def write_run(directory: Path, report: dict, files: dict[str, Path], final_outpu
     report.json / report.md and the plots."""
     checkpoint = final_output.folder / CHECKPOINT_DIR
     sources = {**files, **{f"{CHECKPOINT_DIR}/{p.name}": p for p in checkpoint.iterdir() if p.is_file()}}
-    ensure_free_space(directory, sum(p.stat().st_size for p in sources.values()), "the run directory")
+    device = directory.stat().st_dev  # files on the cache's file system are hard-linked: they take no space
+    copied = sum(p.stat().st_size for p in sources.values() if p.stat().st_dev != device)
+    ensure_free_space(directory, copied, "the run directory")
     for relative, source in sources.items():
         target = directory / relative
         target.parent.mkdir(parents=True, exist_ok=True)
