@@ -44,6 +44,24 @@ def evaluate(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, da
             "dataset": dataset_name}
 
 
+def stacked(dataset: Dataset, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """All images (N×3×H×W float32) and labels of `dataset` as arrays (to send to a device)."""
+    images, labels = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    return np.concatenate(images).astype(np.float32), np.concatenate(labels)
+
+
+def accuracy_of(logits: np.ndarray, labels: np.ndarray, dataset_name: str) -> dict | None:
+    """Top-1/top-5 of precomputed logits; None when the data has no labels."""
+    if len(labels) == 0 or (labels < 0).any():
+        return None
+    top1, top5 = topk_correct(torch.from_numpy(np.asarray(logits, dtype=np.float32)), torch.from_numpy(labels))
+    return {"top1": round(100 * top1 / len(labels), 3), "top5": round(100 * top5 / len(labels), 3),
+            "n": len(labels), "dataset": dataset_name}
+
+
 def torch_logits_fn(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     """Wrap an eval-mode module as a numpy logits function."""
 

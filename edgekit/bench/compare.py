@@ -1,6 +1,6 @@
 """`edgekit bench`: time artifacts in their runtimes, optionally interleaved with a baseline.
 
-Each file is first loaded and run in a child process (edgekit.bench.isolated: cold start, peak memory; a crashing
+Each file is first loaded and run in a child process (edgekit.runtimes.isolated: cold start, peak memory; a crashing
 runtime cannot take edgekit down), then timed here: warm-up by count and time, runs by count and minimum time, on
 the CPUs given by --cpus. With a baseline, candidate and baseline alternate in A B B A rounds so drift hits both.
 """
@@ -12,90 +12,119 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.bench.accuracy import evaluate, limited
-from edgekit.bench.cpus import pinned
-from edgekit.bench.environment import environment
-from edgekit.bench.isolated import probe
-from edgekit.bench.measure import example_input, interleaved, latency_record, time_calls
+from edgekit.bench.accuracy import accuracy_of, limited, stacked
+from edgekit.bench.measure import latency_record, parity
 from edgekit.bench.stats import mann_whitney, ratio_with_ci
-from edgekit.core.errors import EdgekitError, not_yet
+from edgekit.core.errors import EdgekitError
 from edgekit.core.formats import format_for_path
 from edgekit.core.io import sha256_file
+from edgekit.devices import Device, FileTiming, TimingRequest, open_device
 from edgekit.runtimes import open_session
 
-
-def check_device(device: str) -> None:
-    if device != "local":
-        if device.startswith(("adb:", "ssh:")):
-            raise not_yet(f"--device {device} (remote devices)")
-        raise EdgekitError(f"--device '{device}' is not one of local, adb:SERIAL, ssh:USER@HOST")
+#: validation images sent to a remote device when --eval-samples is not given
+REMOTE_EVAL_SAMPLES = 1000
 
 
-def _entry(path: Path, session, cold: dict, latency: dict) -> dict:
-    return {"path": str(path), "format": format_for_path(path).name, "size_bytes": path.stat().st_size,
-            "sha256": sha256_file(path), "load_ms": cold["load_ms"], "cold_start": cold, "latency_ms": latency,
-            "runtime_versions": session.versions()}
+def _entry(timing: FileTiming, latency: dict) -> dict:
+    path = timing.path
+    return {"path": str(path), "format": timing.format, "size_bytes": path.stat().st_size,
+            "sha256": sha256_file(path), "load_ms": (timing.cold_start or {}).get("load_ms"),
+            "cold_start": timing.cold_start, "latency_ms": latency, "runtime_versions": timing.versions,
+            **({"notes": timing.notes} if timing.notes else {})}
 
 
 def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Path | None,
           data: str | None, eval_samples: int | None, *, warmup_seconds: float = 0.0, min_seconds: float = 0.0,
-          cpus: list[int] | None = None) -> dict:
-    """Measure each artifact; with a baseline, interleave A/B rounds and report ratio with a CI."""
+          cpus: list[int] | None = None, device: Device | None = None) -> dict:
+    """Measure each artifact on `device` (this host by default); with a baseline, interleave A/B rounds and report
+    the ratio with a CI; with data, top-1 through the file on the device."""
     paths = [Path(p) for p in paths]
     baseline = Path(baseline) if baseline else None
+    device = device or open_device("local")
     everything = [*paths, *([baseline] if baseline else [])]
     for path in everything:
         format_for_path(path)
         if not path.is_file():
             raise EdgekitError(f"artifact '{path}' does not exist")
+    device.check_formats([format_for_path(p).name for p in everything])
+    request = TimingRequest(threads=threads, runs=runs, warmup=warmup, warmup_seconds=warmup_seconds,
+                            min_seconds=min_seconds, cpus=cpus)
     settings = {"threads": threads, "runs": runs, "warmup": warmup, "warmup_seconds": warmup_seconds,
-                "min_seconds": min_seconds}
+                "min_seconds": min_seconds, "device": device.label}
     results, comparisons = [], []
-    with pinned(cpus) as used:
-        cold = {path: probe(path, format_for_path(path).name, threads) for path in dict.fromkeys(everything)}
-        base = open_session(baseline, threads=threads) if baseline else None
+    with device.session():
+        base_timing = None
         for path in paths:
-            session = open_session(path, threads=threads)
-            x = example_input(session)
-            if base is None:
-                samples, cpu_util = time_calls(lambda: session.run(x), warmup, runs, warmup_seconds, min_seconds)
-            else:
-                xb = example_input(base)
-                (samples, cpu_util), (base_samples, base_util) = interleaved(
-                    [lambda: session.run(x), lambda: base.run(xb)], warmup, runs, warmup_seconds=warmup_seconds,
-                    min_seconds=min_seconds)
-                comparisons.append(_comparison(path, baseline, samples, base_samples, base_util, warmup, threads,
-                                               used))
-            latency = {**latency_record(samples, cpu_util, warmup, threads), "cpus": used}
-            entry = _entry(path, session, cold[path], latency)
+            files = [(path, format_for_path(path).name)] + ([(baseline, format_for_path(baseline).name)]
+                                                             if baseline else [])
+            images, labels, dataset, note = _validation(path, data, eval_samples, device)
+            timed = device.time_files(files, request, images=images)
+            timing = timed[0]
+            latency = _latency(timing, warmup, threads, device.label)
+            if baseline is not None:
+                base_timing = timed[1]
+                comparisons.append(_comparison(path, baseline, timing, base_timing, warmup, threads, device.label))
+            entry = _entry(timing, latency)
             if data is not None:
-                entry["accuracy"] = _accuracy(session, path, data, eval_samples)
+                entry["accuracy"] = _device_accuracy(timing, images, labels, dataset, note, path, device)
             results.append(entry)
-        if base is not None:
+        if base_timing is not None:
             for c in comparisons:
-                c["baseline_cold_start"] = cold[baseline]
-    return {"results": results, "comparisons": comparisons, "settings": {**settings, "cpus": used},
-            "env": environment(threads)}
+                c["baseline_cold_start"] = base_timing.cold_start
+        env = device.environment()
+    return {"results": results, "comparisons": comparisons,
+            "settings": {**settings, "cpus": results[0]["latency_ms"]["cpus"] if results else cpus},
+            "env": {**env, "threads": threads}}
 
 
-def _comparison(path, baseline, samples, base_samples, base_util, warmup, threads, used) -> dict:
+def _latency(timing: FileTiming, warmup: int, threads: int, device: str) -> dict:
+    record = latency_record(timing.samples, timing.cpu_util, warmup, threads, device) if timing.samples else {
+        **timing.stats, "runs": timing.stats.get("runs", 0), "warmup": warmup, "threads": threads,
+        "device": device, "samples": []}
+    extra = {"sample_kind": timing.sample_kind} if timing.sample_kind != "per-run" else {}
+    if timing.unavailable:
+        extra["unavailable"] = timing.unavailable
+    return {**record, "cpus": timing.cpus, **extra}
+
+
+def _comparison(path, baseline, timing: FileTiming, base: FileTiming, warmup, threads, device: str) -> dict:
+    samples, base_samples = timing.samples, base.samples
     p_slower, p_faster = mann_whitney(np.log(samples), np.log(base_samples))
     return {"candidate": str(path), "baseline": str(baseline),
             "candidate_p50": round(float(np.median(samples)), 4), "baseline_p50": round(float(np.median(base_samples)), 4),
             **ratio_with_ci(samples, base_samples),
             "mann_whitney": {"p_slower": float(f"{p_slower:.3g}"), "p_faster": float(f"{p_faster:.3g}")},
-            "baseline_latency_ms": {**latency_record(base_samples, base_util, warmup, threads), "cpus": used}}
+            "baseline_latency_ms": _latency(base, warmup, threads, device)}
 
 
-def _accuracy(session, path: Path, data: str, eval_samples: int | None) -> dict | None:
+def _validation(path: Path, data: str | None, eval_samples: int | None, device: Device):
+    """(images, labels, dataset name, normalisation note) of the validation split at the file's input size."""
+    if data is None:
+        return None, None, None, None
     from edgekit.data import load_data
 
     prep, note = _preprocessing_near(path)
-    size = int(session.input_shape[-1])
+    size = int(open_session(path).input_shape[-1])
     bundle = load_data(data, size, prep, None, 0)
-    result = evaluate(session.run, limited(bundle.val, eval_samples), bundle.name, label=f"accuracy {path.name}")
-    if result is not None and note:
+    if eval_samples is None and device.kind != "local":
+        eval_samples = REMOTE_EVAL_SAMPLES
+    images, labels = stacked(limited(bundle.val, eval_samples))
+    return images, labels, bundle.name, note
+
+
+def _device_accuracy(timing: FileTiming, images, labels, dataset: str, note: str | None, path: Path,
+                     device: Device) -> dict | None:
+    """Top-1 of the file's outputs on the device, and their parity with the same file run on this host."""
+    if timing.outputs is None:
+        return {"top1": None, "note": f"not measured on device {device.label} (its runtime tool returns no outputs)"}
+    result = accuracy_of(timing.outputs, labels, dataset)
+    if result is None:
+        return None
+    if note:
         result["note"] = note
+    if device.kind != "local":
+        host = open_session(path, threads=1).run(images)
+        result["parity_vs_host"] = parity(timing.outputs, host, atol=1e-4)
     return result
 
 

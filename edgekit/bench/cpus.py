@@ -1,57 +1,33 @@
-"""CPU pinning of the measuring process (`--cpus 0`, `--cpus 0,2`, `--cpus 0-3`)."""
+"""CPU lists for `--cpus 0`, `--cpus 0,2`, `--cpus 0-3`, checked against the CPUs this process may use."""
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from typing import Iterator
-
 from edgekit.core.errors import EdgekitError
+from edgekit.devices.config import cpu_list
+from edgekit.devices.local import available_cpus, pinned
+
+__all__ = ["available_cpus", "cpu_ranges", "parse_cpus", "pinned"]
 
 
 def parse_cpus(text: str) -> list[int]:
     """'0,2-3' -> [0, 2, 3]; CPUs this process may not use are an error (one line, exit 2)."""
-    cpus: set[int] = set()
     try:
-        for part in (p.strip() for p in text.split(",")):
-            low, _, high = part.partition("-")
-            first, last = int(low), int(high or low)
-            if first < 0 or last < first:
-                raise ValueError
-            cpus.update(range(first, last + 1))
+        cpus = set(cpu_list(text) or [])
     except ValueError:
         raise EdgekitError(f"--cpus '{text}' is not a CPU list such as 0, 0,2 or 0-3") from None
+    if not cpus:
+        raise EdgekitError(f"--cpus '{text}' is not a CPU list such as 0, 0,2 or 0-3")
     allowed = available_cpus()
     if not cpus <= set(allowed):
         raise EdgekitError(f"--cpus {text}: CPU {min(cpus - set(allowed))} is not available to this process "
-                           f"(available: {_ranges(allowed)})")
+                           f"(available: {cpu_ranges(allowed)})")
     return sorted(cpus)
 
 
-def available_cpus() -> list[int]:
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-@contextmanager
-def pinned(cpus: list[int] | None) -> Iterator[list[int]]:
-    """Restrict this process (and threads and children it starts) to `cpus`; restore the old mask on exit."""
-    if not cpus:
-        yield available_cpus()
-        return
-    if not hasattr(os, "sched_setaffinity"):
-        raise EdgekitError("--cpus needs CPU affinity support (Linux); remove it on this platform")
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield sorted(cpus)
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def _ranges(cpus: list[int]) -> str:
+def cpu_ranges(cpus: list[int] | None) -> str:
+    """[0, 1, 2, 5] -> '0-2,5'."""
     out, start = [], None
+    cpus = cpus or []
     for i, cpu in enumerate(cpus):
         if start is None:
             start = cpu

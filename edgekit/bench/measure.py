@@ -1,62 +1,19 @@
-"""Latency and parity measurement of a loaded runtime session."""
+"""Latency and parity measurement of a loaded runtime session (the timing loops live in runtimes/worker.py, which
+ssh devices run too)."""
 
 from __future__ import annotations
 
-import time
-from typing import Callable
-
 import numpy as np
 
-MAX_RUNS = 20_000  # a --min-seconds run of a very fast model stops here (samples are kept in report.json)
-ROUND = 5  # runs per side per round of interleaved timing
+from edgekit.runtimes.worker import MAX_RUNS, ROUND, interleaved, time_calls
+from edgekit.runtimes.worker import example_input as random_batch
 
-
-def time_calls(call: Callable[[], object], warmup: int, runs: int, warmup_seconds: float = 0.0,
-               min_seconds: float = 0.0, clock: Callable[[], float] = time.perf_counter) -> tuple[list[float], float]:
-    """Run `call` untimed until `warmup` calls AND `warmup_seconds` have passed, then timed until `runs` calls AND
-    `min_seconds` have passed (at most MAX_RUNS); return per-run milliseconds and process-CPU/wall ratio."""
-    start, done = clock(), 0
-    while done < warmup or clock() - start < warmup_seconds:
-        call()
-        done += 1
-    samples: list[float] = []
-    cpu0, wall0 = time.process_time(), clock()
-    while (len(samples) < runs or clock() - wall0 < min_seconds) and len(samples) < max(runs, MAX_RUNS):
-        begin = clock()
-        call()
-        samples.append((clock() - begin) * 1e3)
-    cpu, wall = time.process_time() - cpu0, clock() - wall0
-    return samples, cpu / wall if wall > 0 else float("nan")
-
-
-def interleaved(calls: list[Callable[[], object]], warmup: int, runs: int, *, warmup_seconds: float = 0.0,
-                min_seconds: float = 0.0, round_size: int = ROUND) -> list[tuple[list[float], float]]:
-    """Warm every call up together, then time them in rounds of `round_size` runs, the order reversed every round
-    (A B, B A, …) so drift hits all alike, until each has `runs` samples and `min_seconds` have passed (at most
-    MAX_RUNS); returns each call's per-run milliseconds and process-CPU/wall ratio."""
-    start, done = time.perf_counter(), 0
-    while done < warmup or time.perf_counter() - start < warmup_seconds:
-        for call in calls:
-            call()
-        done += 1
-    samples: list[list[float]] = [[] for _ in calls]
-    utils: list[list[float]] = [[] for _ in calls]
-    order, start = 0, time.perf_counter()
-    while (len(samples[0]) < runs or time.perf_counter() - start < min_seconds) and len(samples[0]) < max(runs,
-                                                                                                          MAX_RUNS):
-        k = min(round_size, runs - len(samples[0])) if len(samples[0]) < runs else round_size
-        for i in (range(len(calls)) if order % 2 == 0 else reversed(range(len(calls)))):
-            got, util = time_calls(calls[i], 0, k)
-            samples[i].extend(got)
-            utils[i].append(util)
-        order += 1
-    return [(s, float(np.mean(u))) for s, u in zip(samples, utils)]
-
+__all__ = ["MAX_RUNS", "ROUND", "example_input", "interleaved", "latency_record", "measure_latency", "parity",
+           "summarize", "time_calls"]
 
 def example_input(session, seed: int = 0) -> np.ndarray:
     """A random batch in the session's input shape (dynamic dimensions become 1)."""
-    shape = [d if isinstance(d, int) and d > 0 else 1 for d in session.input_shape]
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return random_batch(session.input_shape, seed)
 
 
 def summarize(samples: list[float]) -> dict:

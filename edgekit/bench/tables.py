@@ -8,7 +8,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from edgekit.bench.cpus import _ranges
+from edgekit.bench.cpus import cpu_ranges
 from edgekit.core.ui import narrow_table
 
 
@@ -45,7 +45,8 @@ class Tail:
 def bench_table(result: dict) -> Table:
     """One row per timed file: size, latency percentiles, cold start in a child process, peak memory, top-1."""
     settings = result["settings"]
-    table = narrow_table(f"latency in ms, {settings['threads']} thread(s), CPUs {_ranges(settings['cpus'])}")
+    where = f" on {settings['device']}" if settings.get("device", "local") != "local" else ""
+    table = narrow_table(f"latency in ms{where}, {settings['threads']} thread(s), CPUs {cpu_ranges(settings['cpus'])}")
     table.caption = "runs, mean, std, min and every sample: --json"
     table.add_column("artifact")  # the one column that gives up width: paths keep their end
     table.add_column("format", no_wrap=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit.cli import cache, measure, models, run  # noqa: F401 - each registers its commands on `app`
+from edgekit.cli import cache, devices, measure, models, run  # noqa: F401 - each registers its commands on `app`
 from edgekit.cli.app import app
 from edgekit.core.errors import EXIT_INTERNAL, EXIT_USAGE, EdgekitError, first_line
 from edgekit.core.io import disk_full

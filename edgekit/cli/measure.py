@@ -11,12 +11,11 @@ from edgekit.cli import schema
 from edgekit.cli.app import AsJson, app
 from edgekit.core.errors import EdgekitError
 
-BENCH_OPTIONS = schema.options(["bench.threads", "bench.runs", "bench.warmup", "bench.warmup_seconds",
-                                "bench.min_seconds", "bench.cpus", "data.eval_samples"])
+BENCH_OPTIONS = schema.options(["bench.device", "bench.devices", "bench.threads", "bench.runs", "bench.warmup",
+                                "bench.warmup_seconds", "bench.min_seconds", "bench.cpus", "data.eval_samples"])
 
 
 def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite or .pte files")],
-          device: Annotated[str, typer.Option("--device", help="local | adb:SERIAL | ssh:USER@HOST")] = "local",
           baseline: Annotated[Optional[Path], typer.Option(
               "--baseline", help="artifact to compare against (timed interleaved)")] = None,
           data: Annotated[Optional[str], typer.Option("--data", help="measure accuracy on this data too")] = None,
@@ -26,22 +25,27 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     from pydantic import ValidationError
 
     from edgekit.bench.compare import bench as run_bench
-    from edgekit.bench.compare import check_device, to_json
+    from edgekit.bench.compare import to_json
     from edgekit.bench.cpus import parse_cpus
     from edgekit.bench.tables import bench_summary
     from edgekit.core.options import BenchOptions
     from edgekit.core.recipe import describe_validation_error
     from edgekit.core.ui import console
+    from edgekit.devices import open_device
+    from edgekit.devices.config import cpu_list
 
-    check_device(device)
     try:
         settings = BenchOptions(**{name.split(schema.SEPARATOR, 1)[1]: value for name, value in options.items()
                                    if name.startswith("bench" + schema.SEPARATOR)})
     except ValidationError as exc:
         raise EdgekitError(describe_validation_error(exc)) from exc
+    device = open_device(settings.device, settings.devices)
+    cpus = None
+    if settings.cpus:
+        cpus = parse_cpus(settings.cpus) if device.kind == "local" else cpu_list(settings.cpus)
     result = run_bench(artifacts, settings.threads, settings.runs, settings.warmup, baseline, data,
                        options["data__eval_samples"], warmup_seconds=settings.warmup_seconds,
-                       min_seconds=settings.min_seconds, cpus=parse_cpus(settings.cpus) if settings.cpus else None)
+                       min_seconds=settings.min_seconds, cpus=cpus, device=device)
     if as_json:
         typer.echo(to_json(result))
     else:

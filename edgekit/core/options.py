@@ -235,6 +235,10 @@ class BenchOptions(Section):
     warmup_seconds: float = option(0.0, "keep warming up at least this long (s)", ge=0)
     min_seconds: float = option(0.0, "keep timing at least this long (s), beyond --runs", ge=0)
     cpus: str | None = option(None, "pin the measuring process to CPUs, e.g. 0 or 0,2 or 0-3")
+    device: str = option("local", "where to time files: local | ssh:USER@HOST[:PORT] | ssh:ALIAS | adb:SERIAL | a "
+                         "name in devices.yaml", flat="device")
+    devices: str | None = option(None, "devices.yaml naming devices (default: ./devices.yaml, "
+                                 "~/.config/edgekit/devices.yaml)", flat="devices")
 
 
 class BudgetOptions(Section):

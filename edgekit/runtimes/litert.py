@@ -8,8 +8,7 @@ import numpy as np
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.runtimes.base import RuntimeSession
-
-_QUANTIZED = (np.int8, np.uint8, np.int16)
+from edgekit.runtimes.worker import dequantize_output, quantize_input
 
 
 class LiteRTSession(RuntimeSession):
@@ -38,32 +37,11 @@ class LiteRTSession(RuntimeSession):
         expected = tuple(int(d) for d in self._in["shape"])
         if x.shape != expected:
             raise EdgekitError(f"{self.path.name}: input shape {x.shape} does not match the file's {expected}")
-        self._interpreter.set_tensor(self._in["index"], _quantize(x, self._in))
+        self._interpreter.set_tensor(self._in["index"], quantize_input(x, self._in))
         self._interpreter.invoke()
-        return _dequantize(self._interpreter.get_tensor(self._out["index"]), self._out)
+        return dequantize_output(self._interpreter.get_tensor(self._out["index"]), self._out)
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version
 
         return {"ai-edge-litert": version("ai-edge-litert")}
-
-
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float input -> the tensor's dtype, using its scale/zero point when it is quantized."""
-    dtype = np.dtype(detail["dtype"])
-    if dtype.type not in _QUANTIZED:
-        return x.astype(dtype, copy=False)
-    scale, zero = detail["quantization"]
-    if not scale:
-        raise EdgekitError("quantized input tensor has no scale; cannot feed float data")
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
-
-
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    """Quantized output -> float32 with its scale/zero point; float outputs are returned as float32."""
-    if np.dtype(detail["dtype"]).type in _QUANTIZED:
-        scale, zero = detail["quantization"]
-        if scale:
-            return ((y.astype(np.float32) - zero) * scale).astype(np.float32)
-    return np.asarray(y, dtype=np.float32).copy()

@@ -8,25 +8,27 @@ core count key the cache: a result measured on one machine is never reused on an
 from __future__ import annotations
 
 import logging
-import os
-import platform
 from pathlib import Path
 
-from edgekit.bench.cpus import parse_cpus, pinned
-from edgekit.bench.environment import cpu_info
-from edgekit.bench.isolated import probe
-from edgekit.bench.measure import example_input, interleaved, latency_record, time_calls
+from edgekit.bench.cpus import parse_cpus
+from edgekit.bench.measure import latency_record
 from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import BenchResult, Latency, Timing
-from edgekit.core.ui import info, native_stderr_captured
-from edgekit.runtimes import open_session
+from edgekit.core.ui import info
+from edgekit.devices import Device, DeviceLost, TimingRequest, open_device
+from edgekit.devices.config import cpu_list
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 log = logging.getLogger(__name__)
 
 #: seconds a child process takes to import a runtime, load a file and run it a few times
 COLD_START_SECONDS = 3.0
+
+
+def _device(bench) -> Device:
+    """The device the bench options name (resolved, not connected)."""
+    return open_device(bench.device, bench.devices)
 
 
 def _path(outputs: dict[str, Output], name: str) -> Path | None:
@@ -49,17 +51,21 @@ class Bench(Stage):
         return FORMATS.get(node.target).runtime_packages
 
     def identity(self, node: Node, setting: Setting) -> dict:
-        model, flags = cpu_info()
-        return {"host": platform.node(), "cpu": model, "flags": flags, "cores": os.cpu_count()}
+        bench = node.options.bench
+        return _device(bench).identity()
 
     def check(self, node: Node, setting: Setting) -> None:
-        if setting.recipe.bench.cpus:
-            parse_cpus(setting.recipe.bench.cpus)
+        bench = setting.recipe.bench
+        device = _device(bench)
+        if bench.cpus and device.kind == "local":
+            parse_cpus(bench.cpus)
+        device.check_formats([node.target])
 
     def describe(self, node: Node, setting: Setting) -> str:
         bench = node.options.bench
         pair = ", interleaved with the baseline" if "baseline_file" in node.inputs else ""
-        return f"{bench.runs} runs, {bench.threads} thread(s){pair}"
+        where = f" on {bench.device}" if bench.device != "local" else ""
+        return f"{bench.runs} runs, {bench.threads} thread(s){pair}{where}"
 
     def estimate(self, node: Node, setting: Setting, probe_speed) -> float | None:
         bench = node.options.bench
@@ -74,9 +80,8 @@ class Bench(Stage):
         if candidate is None and baseline is None:
             return Output({"skipped": "no verified file to time"}, ok=False)
         try:
-            with pinned(parse_cpus(bench.cpus) if bench.cpus else None) as cpus:
-                result = measure(candidate, baseline, node.target, bench, cpus)
-        except ResourceError:
+            result = measure(candidate, baseline, node.target, bench, _device(bench))
+        except (ResourceError, DeviceLost):
             raise
         except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
             log.debug("benchmark failed", exc_info=True)
@@ -86,28 +91,24 @@ class Bench(Stage):
         return Output(metrics, record=result, ok=result.status == "ok")
 
 
-def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, cpus: list[int]) -> BenchResult:
-    """Cold start of each file in a child process, then latency: interleaved when both files are given."""
+def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, device: Device) -> BenchResult:
+    """Cold start of each file, then latency on `device`: interleaved when both files are given."""
     paths = [p for p in (candidate, baseline) if p is not None]
-    colds = [probe(path, fmt, bench.threads) for path in paths]
-    sessions = []
-    for path in paths:
-        with native_stderr_captured():
-            sessions.append(open_session(path, threads=bench.threads, format_name=fmt))
-    inputs = [example_input(session) for session in sessions]
-    calls = [lambda s=session, x=x: s.run(x) for session, x in zip(sessions, inputs)]
-    if len(calls) == 2:
-        samples = interleaved(calls, bench.warmup, bench.runs, warmup_seconds=bench.warmup_seconds,
-                              min_seconds=bench.min_seconds)
-    else:
-        samples = [time_calls(calls[0], bench.warmup, bench.runs, bench.warmup_seconds, bench.min_seconds)]
-    timings = [Timing(latency_ms=Latency(**latency_record(s, util, bench.warmup, bench.threads), cpus=cpus,
+    request = TimingRequest(threads=bench.threads, runs=bench.runs, warmup=bench.warmup,
+                            warmup_seconds=bench.warmup_seconds, min_seconds=bench.min_seconds,
+                            cpus=parse_cpus(bench.cpus) if bench.cpus and device.kind == "local" else
+                            (cpu_list(bench.cpus) if bench.cpus else None))
+    with device.session():
+        timed = device.time_files([(path, fmt) for path in paths], request)
+    timings = [Timing(latency_ms=Latency(**latency_record(t.samples, t.cpu_util, bench.warmup, bench.threads,
+                                                          device.label), cpus=t.cpus,
                                          interleaved_with="baseline" if len(paths) == 2 else None),
-                      load_ms=cold["load_ms"], cold_start=cold)
-               for (s, util), cold in zip(samples, colds)]
+                      load_ms=t.cold_start["load_ms"], cold_start=t.cold_start)
+               for t in timed]
     result = BenchResult(candidate=timings[0] if candidate is not None else None,
                          baseline=timings[-1] if baseline is not None else None)
     first = result.candidate or result.baseline
-    info(f"bench: {fmt} p50 {first.latency_ms.p50:.3f} ms at {bench.threads} thread(s)"
+    where = "" if device.kind == "local" else f" on {device.label}"
+    info(f"bench: {fmt} p50 {first.latency_ms.p50:.3f} ms at {bench.threads} thread(s){where}"
          + (f" (baseline {result.baseline.latency_ms.p50:.3f} ms, interleaved)" if len(paths) == 2 else ""))
     return result

@@ -75,8 +75,9 @@ def test_warmup_by_time_and_minimum_time():
 
 def test_min_seconds_is_capped(monkeypatch):
     from edgekit.bench import measure
+    from edgekit.runtimes import worker
 
-    monkeypatch.setattr(measure, "MAX_RUNS", 100)
+    monkeypatch.setattr(worker, "MAX_RUNS", 100)
     clock = FakeClock(1e-6)
     samples, _ = measure.time_calls(clock.call, warmup=0, runs=10, min_seconds=60, clock=clock)
     assert len(samples) == 100

@@ -1,6 +1,6 @@
 """Cold start and peak memory of an artifact, measured in a child process that only loads and runs it.
 
-The child (`python -m edgekit.bench.isolated FILE --runtime module:Class`) imports numpy and the artifact's runtime,
+The child (`python -m edgekit.runtimes.isolated FILE --runtime module:Class`) imports numpy and the artifact's runtime,
 not torch or the rest of edgekit, so its numbers are what an app shipping the file pays: runtime import time, load
 (cold start) time, first-run time and peak resident memory. A runtime that crashes (segfault, abort) or hangs takes
 the child down, not edgekit: the parent reports it as one line (exit code 2).
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.formats import FORMATS
+from edgekit.runtimes.worker import example_input, peak_rss_mb, status_mb
 
 MARKER = "EDGEKIT_PROBE "  # prefix of the child's one result line on stdout (runtimes may print too)
 
@@ -27,7 +28,7 @@ def probe(path: Path, format_name: str, threads: int, runs: int = 3, timeout: fl
           runtime: str | None = None, env: dict | None = None) -> dict:
     """Load and run `path` `runs` times in a fresh child process; returns its cold-start record."""
     runtime = runtime or FORMATS.get(format_name).session
-    command = [sys.executable, "-m", "edgekit.bench.isolated", str(path), "--runtime", runtime,
+    command = [sys.executable, "-m", "edgekit.runtimes.isolated", str(path), "--runtime", runtime,
                "--threads", str(threads), "--runs", str(runs)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
@@ -62,34 +63,9 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _status_mb(field: str) -> float | None:
-    """A memory field of /proc/self/status (VmRSS, VmHWM) in MiB; None where there is no /proc."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process image. VmHWM first: getrusage's ru_maxrss survives exec, so after a
-    fork or vfork from a big parent (edgekit with torch loaded) it would report the parent's size."""
-    peak = _status_mb("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return round(maxrss / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
 def measure(path: Path, runtime: str, threads: int, runs: int) -> dict:
     """In the child: import the runtime, load the file, run it; times in ms, memory in MiB."""
-    from edgekit.bench.measure import example_input
-
-    rss_start = _status_mb("VmRSS")
+    rss_start = status_mb("VmRSS")
     start = time.perf_counter()
     module_name, class_name = runtime.split(":")
     session_class = getattr(importlib.import_module(module_name), class_name)
@@ -100,19 +76,19 @@ def measure(path: Path, runtime: str, threads: int, runs: int) -> dict:
     start = time.perf_counter()
     session = session_class(Path(path), threads)
     load_ms = (time.perf_counter() - start) * 1e3
-    x = example_input(session)
+    x = example_input(session.input_shape)
     start = time.perf_counter()
     session.run(x)
     first_run_ms = (time.perf_counter() - start) * 1e3
     for _ in range(runs):
         session.run(x)
     return {"import_ms": round(import_ms, 2), "load_ms": round(load_ms, 2), "first_run_ms": round(first_run_ms, 2),
-            "runs": runs + 1, "threads": threads, "rss_start_mb": rss_start, "peak_rss_mb": _peak_rss_mb(),
+            "runs": runs + 1, "threads": threads, "rss_start_mb": rss_start, "peak_rss_mb": peak_rss_mb(),
             "process": "child"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edgekit.bench.isolated", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m edgekit.runtimes.isolated", description=__doc__)
     parser.add_argument("path", type=Path)
     parser.add_argument("--runtime", required=True, help="module:Class of a RuntimeSession")
     parser.add_argument("--threads", type=int, default=1)

@@ -7,8 +7,8 @@ import sys
 import pytest
 from doubles import tiny_onnx
 
-from edgekit.bench.isolated import probe
 from edgekit.core.errors import EdgekitError
+from edgekit.runtimes.isolated import probe
 
 pytest.importorskip("onnxruntime")
 

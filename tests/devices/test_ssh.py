@@ -1,0 +1,99 @@
+"""ssh devices end to end against a real OpenSSH server on 127.0.0.1: the real worker, the real runtimes there."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from edgekit.devices import DeviceLost, TimingRequest, open_device
+
+
+def test_bench_over_ssh_gives_the_report_keys_of_a_local_run(cli, sshd, tiny_files, tmp_path):
+    files = [str(tiny_files[f]) for f in ("onnx", "tflite", "pte")]
+    local = cli("bench", *files, "--runs", "15", "--warmup", "2", "--json")
+    remote = cli("bench", *files, "--runs", "15", "--warmup", "2", "--device", sshd.spec, "--json")
+    assert local.returncode == 0 and remote.returncode == 0, remote.stderr
+    here, there = json.loads(local.stdout), json.loads(remote.stdout)
+    assert set(here) == set(there) and set(here["env"]) <= set(there["env"])
+    for a, b in zip(here["results"], there["results"]):
+        assert set(a) == set(b) and set(a["latency_ms"]) == set(b["latency_ms"])
+        assert len(b["latency_ms"]["samples"]) == 15 and b["latency_ms"]["device"] == sshd.spec
+        assert b["cold_start"]["process"] == "child" and b["cold_start"]["peak_rss_mb"] > 0
+        assert a["sha256"] == b["sha256"]
+    assert there["settings"]["device"] == sshd.spec
+
+
+def test_files_are_pushed_once_and_the_run_folder_is_removed(sshd, tiny_files, tmp_path):
+    device = open_device("loop", sshd.devices_yaml(tmp_path / "devices.yaml"))
+    request = TimingRequest(runs=3, warmup=0, cold_start=False)
+    with device.session():
+        device.time_files([(tiny_files["onnx"], "onnx")], request)
+        run_dir = device.run_dir
+        pushed = set(device._pushed)
+    again = open_device("loop", tmp_path / "devices.yaml")
+    uploads = []
+    original = again._upload
+    again._upload = lambda path, remote: (uploads.append(path.name), original(path, remote))
+    with again.session():
+        again.time_files([(tiny_files["onnx"], "onnx")], request)
+        assert set(again._pushed) == pushed
+    assert uploads == []  # the device already had both files (same sha256)
+    listing = again._shell(f"ls -d {run_dir} {again.run_dir} 2>/dev/null; true", 30)
+    assert listing.stdout.strip() == ""
+
+
+def test_outputs_come_back_for_accuracy(sshd, tiny_files, tmp_path):
+    import numpy as np
+
+    from edgekit.runtimes import open_session
+
+    images = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    device = open_device(sshd.spec)
+    with device.session():
+        timed = device.time_files([(tiny_files["tflite"], "tflite")], TimingRequest(runs=2, warmup=0,
+                                                                                    cold_start=False), images)
+    host = open_session(tiny_files["tflite"]).run(images)
+    assert timed[0].outputs.shape == (8, 10) and np.allclose(timed[0].outputs, host, atol=1e-5)
+
+
+def test_a_disconnect_mid_run_is_inconclusive_and_one_line(cli, sshd, tiny_files, tmp_path):
+    killer = threading.Timer(2.5, sshd.stop)
+    killer.start()
+    result = cli("bench", str(tiny_files["onnx"]), "--device", sshd.spec, "--runs", "1", "--min-seconds", "60")
+    killer.cancel()
+    assert result.returncode == 3, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and sshd.spec in lines[0] and "Traceback" not in result.stderr
+
+
+def test_unknown_and_unreachable_devices_are_one_line_errors(cli, tmp_path, sshd):
+    yaml = sshd.devices_yaml(tmp_path / "devices.yaml")
+    unknown = cli("bench", "x.onnx", "--device", "lopo", "--devices", str(yaml))
+    assert unknown.returncode == 2 and "did you mean 'loop'" in unknown.stderr
+    sshd.stop()
+    started = time.monotonic()
+    gone = cli("devices", "doctor", sshd.spec)
+    assert gone.returncode == 2 and "Connection refused" in gone.stdout + gone.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_a_file_the_device_runtime_cannot_load_is_one_line(cli, sshd, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    result = cli("bench", str(broken), "--device", sshd.spec)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("spec", ["ssh:", "ssh:host:99999", "ssh:a b"])
+def test_malformed_ssh_specs(spec):
+    from edgekit.core.errors import EdgekitError
+
+    with pytest.raises(EdgekitError):
+        open_device(spec)
+
+
+def test_device_lost_is_exit_3():
+    assert DeviceLost("x").exit_code == 3
