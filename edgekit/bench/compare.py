@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench.accuracy import accuracy_of, limited, stacked
-from edgekit.bench.measure import latency_record, parity
+from edgekit.bench.measure import device_latency, parity
 from edgekit.bench.stats import mann_whitney, ratio_with_ci
 from edgekit.core.errors import EdgekitError
 from edgekit.core.formats import format_for_path
@@ -78,13 +78,9 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
 
 
 def _latency(timing: FileTiming, warmup: int, threads: int, device: str) -> dict:
-    record = latency_record(timing.samples, timing.cpu_util, warmup, threads, device) if timing.samples else {
-        **timing.stats, "runs": timing.stats.get("runs", 0), "warmup": warmup, "threads": threads,
-        "device": device, "samples": []}
-    extra = {"sample_kind": timing.sample_kind} if timing.sample_kind != "per-run" else {}
-    if timing.unavailable:
-        extra["unavailable"] = timing.unavailable
-    return {**record, "cpus": timing.cpus, **extra}
+    if not timing.samples:
+        raise EdgekitError(f"{device} returned no timings for {timing.path.name}")
+    return device_latency(timing, warmup, threads, device)
 
 
 def _comparison(path, baseline, timing: FileTiming, base: FileTiming, warmup, threads, device: str) -> dict:

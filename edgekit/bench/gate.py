@@ -161,6 +161,11 @@ def _percentile(key: str, q: float):
         observed = latency[f"p{round(q * 100)}"]
         if samples is None:
             return _row(key, limit, observed, "inconclusive", "the report has no per-run samples to test")
+        if latency.get("throttled"):
+            return _row(key, limit, observed, "inconclusive", "the device was too hot when it was timed")
+        if latency.get("sample_kind") and q != 0.5:
+            return _row(key, limit, observed, "inconclusive",
+                        f"the device's tool gives no per-run samples ({latency['sample_kind']})")
         test = quantile_test(samples, q, limit, alpha)
         return _row(key, limit, observed, test.verdict, _describe(test, "ms", alpha), test)
 
@@ -177,6 +182,8 @@ def _ratio(report, artifact, limit, alpha) -> dict:
     p50s = f"p50 {artifact['latency_ms']['p50']:.4g} / {base['latency_ms']['p50']:.4g} ms"
     if report.get("baseline_is_artifacts"):  # one measurement on both sides: the ratio is exactly 1, no test
         return _at_most(key, 1.0, limit, "the artifact is its own baseline (no compression stage ran)")
+    if artifact["latency_ms"].get("throttled") or base["latency_ms"].get("throttled"):
+        return _row(key, limit, None, "inconclusive", "the device was too hot when it was timed")
     cand, ref = _samples(artifact), _samples(base)
     if cand is None or ref is None:
         observed = round(artifact["latency_ms"]["p50"] / base["latency_ms"]["p50"], 4)

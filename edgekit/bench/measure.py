@@ -35,7 +35,25 @@ def measure_latency(session, x: np.ndarray, warmup: int, runs: int, device: str 
 def latency_record(samples: list[float], cpu_util: float, warmup: int, threads: int, device: str = "local") -> dict:
     """The report.json `latency_ms` record of timed runs, per-run samples included (the gate tests them)."""
     return {**summarize(samples), "runs": len(samples), "warmup": warmup, "threads": threads, "device": device,
-            "cpu_util": round(cpu_util, 3), "samples": [round(s, 4) for s in samples]}
+            "cpu_util": round(cpu_util, 3) if cpu_util is not None else None,
+            "samples": [round(s, 4) for s in samples]}
+
+
+def device_latency(timing, warmup: int, threads: int, device: str) -> dict:
+    """The `latency_ms` record of a device's FileTiming: statistics of per-run samples; for per-round samples
+    (benchmark_model over adb) p50 and the mean only, the rest named in `unavailable`, never estimated."""
+    record = latency_record(timing.samples, timing.cpu_util, warmup, threads, device)
+    extra: dict = {"cpus": timing.cpus}
+    if timing.sample_kind != "per-run":  # percentiles of per-round values are not percentiles of runs
+        record.update(p90=None, p99=None)
+        extra["sample_kind"] = timing.sample_kind
+    if timing.unavailable:
+        extra["unavailable"] = list(timing.unavailable)
+    if timing.notes:
+        extra["notes"] = list(timing.notes)
+    if timing.throttled:
+        extra["throttled"] = True
+    return {**record, **extra}
 
 
 def parity(outputs: np.ndarray, reference: np.ndarray, atol: float, rtol: float = 1e-4) -> dict:

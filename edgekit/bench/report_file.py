@@ -80,9 +80,12 @@ def _entry_problem(entry: dict) -> str | None:
 
 def _latency_problem(latency: dict) -> str | None:
     p50, p90, p99 = latency["p50"], latency["p90"], latency["p99"]
-    if not all(math.isfinite(v) and v > 0 for v in (p50, p90, p99, latency["mean"])):
+    if (p90 is None) != (p99 is None) or (p90 is None and not latency.get("sample_kind")):
+        return "p90/p99 may be missing only for per-round samples (sample_kind)"
+    given = [v for v in (p50, p90, p99, latency["mean"]) if v is not None]
+    if not all(math.isfinite(v) and v > 0 for v in given):
         return "a latency statistic is not a positive number"
-    if not p50 <= p90 <= p99:
+    if p90 is not None and not p50 <= p90 <= p99:
         return f"latency percentiles out of order (p50 {p50}, p90 {p90}, p99 {p99})"
     if latency["runs"] < 1 or latency["threads"] < 1:
         return f"latency runs {latency['runs']} / threads {latency['threads']} must be at least 1"

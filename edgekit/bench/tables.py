@@ -19,6 +19,11 @@ def ms(value: float | None) -> str:
     return f"{value:.{3 if value < 10 else 2 if value < 100 else 1}f}"
 
 
+def whole(value: float | None) -> str:
+    """A number rounded to a whole; '-' when not measured."""
+    return "-" if value is None else f"{value:.0f}"
+
+
 def percent(value: float | None) -> str:
     """A top-1 accuracy in percent to two decimals; '-' when not measured."""
     return "-" if value is None else f"{value:.2f}"
@@ -55,7 +60,7 @@ def bench_table(result: dict) -> Table:
     for r in result["results"]:
         latency, cold = r["latency_ms"], r["cold_start"]
         table.add_row(Tail(r["path"]), r["format"], f"{r['size_bytes'] / 1e6:.2f}", ms(latency["p50"]),
-                      ms(latency["p90"]), ms(latency["p99"]), f"{cold['load_ms']:.0f}", f"{cold['peak_rss_mb']:.0f}",
+                      ms(latency["p90"]), ms(latency["p99"]), whole(cold.get("load_ms")), whole(cold.get("peak_rss_mb")),
                       percent((r.get("accuracy") or {}).get("top1")))
     return table
 

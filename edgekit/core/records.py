@@ -31,8 +31,8 @@ class Parity(Record):
 
 class Latency(Record):
     p50: float
-    p90: float
-    p99: float
+    p90: float | None  # None where the device's tool gives no per-run samples (see unavailable)
+    p99: float | None
     mean: float
     std: float = 0.0
     min: float | None = None
@@ -44,6 +44,10 @@ class Latency(Record):
     samples: list[float] = []
     cpus: list[int] | None = None
     interleaved_with: str | None = None
+    sample_kind: str | None = None  # absent: per-run samples; else what one sample is (e.g. a round's median)
+    unavailable: list[str] = []
+    notes: list[str] = []
+    throttled: bool = False  # the device stayed hotter than its max_celsius: latency verdicts are inconclusive
 
 
 class Accuracy(BaseModel):
@@ -91,7 +95,7 @@ class Timing(Record):
     """One file's latency and cold start, as measured by the bench stage."""
 
     latency_ms: Latency
-    load_ms: float
+    load_ms: float | None
     cold_start: dict
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgekit.devices import local, ssh  # noqa: F401 - registers the device kinds
+from edgekit.devices import adb, local, ssh  # noqa: F401 - registers the device kinds
 from edgekit.devices.base import DEVICE_KINDS, Check, Device, DeviceError, DeviceLost, FileTiming, TimingRequest
 from edgekit.devices.config import SPEC_HELP, resolve
 

@@ -64,6 +64,7 @@ class FileTiming:
     stats: dict = field(default_factory=dict)  # statistics printed by the tool (p50/mean/... in ms)
     outputs: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    throttled: bool = False  # too hot after the cool-down wait: latency verdicts are inconclusive
 
 
 @dataclass

@@ -14,28 +14,12 @@ from typing import Callable
 
 from edgekit.core.io import sha256_file
 from edgekit.devices.base import Device, DeviceError, DeviceLost
+from edgekit.devices.parsers import ParseError
+from edgekit.devices.parsers.telemetry import THERMAL_ZONES_COMMAND, parse_thermal_zones
 from edgekit.devices.transport import Completed, Transient, with_retries
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 10.0
-#: one "TYPE<TAB>MILLIDEGREES" line per thermal zone
-THERMAL_COMMAND = ("for z in /sys/class/thermal/thermal_zone*; do [ -r $z/temp ] && "
-                   "printf '%s\\t%s\\n' \"$(cat $z/type 2>/dev/null)\" \"$(cat $z/temp 2>/dev/null)\"; done; true")
-
-
-def parse_thermal_zones(text: str) -> dict[str, float]:
-    """THERMAL_COMMAND's output -> {zone type: °C}; unreadable zones are left out."""
-    zones: dict[str, float] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition("\t")
-        try:
-            celsius = int(value.strip()) / 1000
-        except ValueError:
-            continue
-        if -60 < celsius < 200:
-            zones[name.strip() if name.strip() not in zones else f"{name.strip()}:{len(zones)}"] = round(celsius, 1)
-    return zones
-
 
 class RemoteDevice(Device):
     """A device reached through a command-line transport (ssh, adb)."""
@@ -147,8 +131,12 @@ class RemoteDevice(Device):
 
     def temperatures(self) -> dict[str, float]:
         """°C of the device's readable thermal zones, by zone type."""
-        listing = self.shell(THERMAL_COMMAND, timeout=30.0, what=f"reading {self.label}'s temperatures")
-        return parse_thermal_zones(listing.stdout)
+        listing = self.shell(THERMAL_ZONES_COMMAND + "; true", timeout=30.0,
+                             what=f"reading {self.label}'s temperatures")
+        try:
+            return parse_thermal_zones(listing.stdout)
+        except ParseError:
+            return {}
 
     def cool_down(self, read_temperatures: Callable[[], dict[str, float]],
                   sleep: Callable[[float], None] = time.sleep) -> tuple[dict[str, float], str | None]:

@@ -75,6 +75,12 @@ class SshDevice(RemoteDevice):
         if result.returncode != 0:
             raise DeviceError(f"{self.label}: cannot read {remote}: {result.last_error_line()}")
 
+    def open(self) -> None:
+        if not self.base.startswith("/"):  # relative to the device's $HOME, resolved once
+            self.base = f"{self._home()}/{self.base}"
+            self.run_dir = f"{self.base}/runs/{self.run_id}"
+        super().open()
+
     def close(self) -> None:
         super().close()
         try:
@@ -124,7 +130,7 @@ class SshDevice(RemoteDevice):
             timings.append(FileTiming(path=path, format=fmt, samples=entry["samples"], cpu_util=entry["cpu_util"],
                                       cold_start=entry["cold_start"], versions=entry["versions"],
                                       runtime=entry["runtime"], cpus=answer["cpus"], outputs=outputs,
-                                      notes=[note] if note else []))
+                                      notes=[note] if note else [], throttled=note is not None))
         self._last_env = {**answer["env"], "thermal_c_before": before}
         return timings
 
@@ -133,7 +139,8 @@ class SshDevice(RemoteDevice):
 
     def _home(self) -> str:
         if not hasattr(self, "_home_dir"):
-            self._home_dir = self.shell("printf %s \"$HOME\"", what=f"ssh to {self.label}").stdout.strip()
+            self._home_dir = self.shell("printf %s \"$HOME\"", timeout=min(60.0, self.settings.timeout),
+                                        what=f"connecting to {self.label}").stdout.strip()
         return self._home_dir
 
     def environment(self) -> dict:

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from edgekit.bench.cpus import parse_cpus
-from edgekit.bench.measure import latency_record
+from edgekit.bench.measure import device_latency
 from edgekit.core.errors import ResourceError, first_line
 from edgekit.core.formats import FORMATS
 from edgekit.core.records import BenchResult, Latency, Timing
@@ -100,10 +100,9 @@ def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, devi
                             (cpu_list(bench.cpus) if bench.cpus else None))
     with device.session():
         timed = device.time_files([(path, fmt) for path in paths], request)
-    timings = [Timing(latency_ms=Latency(**latency_record(t.samples, t.cpu_util, bench.warmup, bench.threads,
-                                                          device.label), cpus=t.cpus,
+    timings = [Timing(latency_ms=Latency(**device_latency(t, bench.warmup, bench.threads, device.label),
                                          interleaved_with="baseline" if len(paths) == 2 else None),
-                      load_ms=t.cold_start["load_ms"], cold_start=t.cold_start)
+                      load_ms=t.cold_start.get("load_ms"), cold_start=t.cold_start)
                for t in timed]
     result = BenchResult(candidate=timings[0] if candidate is not None else None,
                          baseline=timings[-1] if baseline is not None else None)

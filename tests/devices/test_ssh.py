@@ -60,10 +60,16 @@ def test_outputs_come_back_for_accuracy(sshd, tiny_files, tmp_path):
 
 
 def test_a_disconnect_mid_run_is_inconclusive_and_one_line(cli, sshd, tiny_files, tmp_path):
-    killer = threading.Timer(2.5, sshd.stop)
+    def pull_the_cable():  # as soon as the worker has its request, kill the server and every session
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list((sshd.folder / "home").glob(".cache/edgekit/runs/*/request*")):
+            time.sleep(0.02)
+        sshd.stop()
+
+    killer = threading.Thread(target=pull_the_cable, daemon=True)
     killer.start()
-    result = cli("bench", str(tiny_files["onnx"]), "--device", sshd.spec, "--runs", "1", "--min-seconds", "60")
-    killer.cancel()
+    result = cli("bench", str(tiny_files["pte"]), "--device", sshd.spec, "--runs", "5")
+    killer.join()
     assert result.returncode == 3, result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and sshd.spec in lines[0] and "Traceback" not in result.stderr
