@@ -109,6 +109,20 @@ def test_litert_logcat_brief_with_xnnpack_replacement_note():
     assert (out.init_ms, out.model_size_mb, out.overall_footprint_mb) == (110.85, 5.05872, 89.4453)
 
 
+def test_android_studio_logcat_prefix():
+    prefix = "2023-06-14 10:55:21.084 18088-18088 tflite                  org.tensorflow.lite.benchmark        I  "
+    text = "".join(prefix + line + "\n" for line in sample("tflite_larq_rpi4.txt").splitlines() if line)
+    out = parse_benchmark_model(text)
+    assert out.timed.count == 50 and out.timed.plan == RunPlan(50, 1.0, 150.0) and out.inference_avg_ms == 33.0718
+
+
+def test_android_apk_average_line_with_memory_glued_on():
+    text = ("... tflite  : Average inference timings in us: Warmup: 91471, Init: 4108, Inference: 80660.1"
+            "Overall max resident set size = 91.5 MB, total malloc-ed size = 12.1 MB")
+    out = parse_benchmark_model(text)
+    assert (out.warmup_avg_ms, out.init_ms, out.inference_avg_ms) == (91.471, 4.108, 80.6601)
+
+
 def test_peak_memory_line():
     peak = "INFO: Overall peak memory footprint (MB) via periodic monitoring: 93.2383\n"
     text = sample("litert_logcat_threadtime.txt") + peak

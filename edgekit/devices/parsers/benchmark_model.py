@@ -25,12 +25,15 @@ TOOL = "benchmark_model"
 # --- line prefixes -----------------------------------------------------------------------------------------------
 _LOGCAT_THREADTIME = re.compile(
     r"^\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEFS])\s+[^:]{0,64}?:\s?")
+_LOGCAT_STUDIO = re.compile(  # Android Studio's logcat: date time pid-tid tag package level
+    r"^\d{4}-\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+-\d+\s+\S{1,64}\s+\S{1,128}\s+([VDIWEFA])\s+")
 _LOGCAT_BRIEF = re.compile(r"^(?:\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+)?([VDIWEFS])/[^(:]{0,64}\(\s*\d+\):\s?")
 _DOCS_ELLIPSIS = re.compile(r"^\.\.\.\s+\w+\s*:\s")
 _TF_GLOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) [^\s:]+:\d+\]\s")
 _GLOG = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^\s:]+:\d+\]\s")
 _LEVEL = re.compile(r"^(INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG):\s?")
-_LETTER_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL", "S": "ERROR"}
+_LETTER_LEVEL = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL", "S": "ERROR",
+                 "A": "FATAL"}
 
 # --- messages -------------------------------------------------------------------------------------------------------
 _RUNNING = re.compile(
@@ -166,7 +169,7 @@ def _strip_prefix(raw: str) -> tuple[str, str]:
     """(level, message) of one output line: logcat, glog or "INFO: " style prefixes removed."""
     line = raw.strip()
     level = ""
-    for pattern in (_LOGCAT_THREADTIME, _LOGCAT_BRIEF, _TF_GLOG, _GLOG):
+    for pattern in (_LOGCAT_THREADTIME, _LOGCAT_STUDIO, _LOGCAT_BRIEF, _TF_GLOG, _GLOG):
         match = pattern.match(line)
         if match:
             level, line = _LETTER_LEVEL.get(match.group(1), ""), line[match.end():]
