@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, fields
 
 from edgekit.devices.parsers import ParseError
-from edgekit.devices.parsers._text import NUMBER, excerpt, finite, one_line, whole
+from edgekit.devices.parsers._text import NUMBER, excerpt, finite, one_line, require_text, whole
 
 TOOL = "benchmark_model"
 
@@ -155,13 +155,12 @@ def parse_benchmark_model(text: str) -> BenchmarkModelOutput:
     nan/inf/negative or the stats contradict each other (min > max, the summary's average differs from the
     timed phase's).
     """
-    if not isinstance(text, str):
-        raise ParseError(f"{TOOL} output must be text, not {type(text).__name__}")
+    require_text(text, TOOL)
     state = _State()
     for raw in text.splitlines():
         level, line = _strip_prefix(raw)
         if line:
-            state.read(level, line, text)
+            state.read(level, line)
     return state.result(text)
 
 
@@ -197,7 +196,7 @@ class _State:
         self.warnings: list[str] = []
         self.errors: list[str] = []
 
-    def read(self, level: str, line: str, text: str) -> None:
+    def read(self, level: str, line: str) -> None:
         if level in ("ERROR", "FATAL"):
             self.errors.append(line)
         elif level == "WARN":

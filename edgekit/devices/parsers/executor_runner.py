@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgekit.devices.parsers import ParseError
-from edgekit.devices.parsers._text import NUMBER, excerpt, finite, whole
+from edgekit.devices.parsers._text import NUMBER, excerpt, finite, require_text, whole
 
 TOOL = "executor_runner"
 
@@ -110,8 +110,7 @@ def parse_executor_runner(text: str) -> ExecutorRunnerOutput:
     Raises ParseError when the run did not report "Model executed successfully", when iteration lines disagree
     with the total, when a timing is nan/inf/negative, or when a printed output is cut off or garbled.
     """
-    if not isinstance(text, str):
-        raise ParseError(f"{TOOL} output must be text, not {type(text).__name__}")
+    require_text(text, TOOL)
     lines = [line.strip() for line in text.splitlines()]
     info: dict = {"model_path": None, "method": None, "threads": None, "load_ms": None, "executions": None,
                   "total_ms": None, "output_count": None}
