@@ -97,6 +97,7 @@ class Timing(Record):
     latency_ms: Latency
     load_ms: float | None
     cold_start: dict
+    device_accuracy: dict | None = None  # top-1 through the file on a remote device, parity with this host
 
 
 class BenchResult(Record):
@@ -106,6 +107,7 @@ class BenchResult(Record):
     error: str | None = None
     candidate: Timing | None = None
     baseline: Timing | None = None
+    device_env: dict | None = None  # the remote device's environment (this host's is the report's env)
 
 
 class ArtifactRecord(FileFacts):
@@ -122,6 +124,7 @@ class ArtifactRecord(FileFacts):
     error: str | None = None
     int8_census: dict | None = None
     vs_fp32: dict | None = None
+    device_accuracy: dict | None = None
 
 
 class StageRecord(Record):

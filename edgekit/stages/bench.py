@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from edgekit.bench.accuracy import limited, stacked
+from edgekit.bench.compare import REMOTE_EVAL_SAMPLES, on_device_accuracy
 from edgekit.bench.cpus import parse_cpus
 from edgekit.bench.measure import device_latency
 from edgekit.core.errors import ResourceError, first_line
@@ -52,7 +56,9 @@ class Bench(Stage):
 
     def identity(self, node: Node, setting: Setting) -> dict:
         bench = node.options.bench
-        return _device(bench).identity()
+        device = _device(bench)
+        remote = {"data": setting.data.fingerprint, "eval_samples": setting.recipe.data.eval_samples}
+        return {**device.identity(), **(remote if device.kind != "local" else {})}
 
     def check(self, node: Node, setting: Setting) -> None:
         bench = setting.recipe.bench
@@ -79,8 +85,13 @@ class Bench(Stage):
         candidate, baseline = _path(inputs, ""), _path(inputs, "baseline_")
         if candidate is None and baseline is None:
             return Output({"skipped": "no verified file to time"}, ok=False)
+        device = _device(bench)
+        images = labels = None
+        if device.kind != "local" and ctx.setting.data.labelled and candidate is not None:
+            images, labels = stacked(limited(ctx.data.val, ctx.setting.recipe.data.eval_samples or REMOTE_EVAL_SAMPLES))
         try:
-            result = measure(candidate, baseline, node.target, bench, _device(bench))
+            result = measure(candidate, baseline, node.target, bench, device, images, labels,
+                             ctx.setting.data.name)
         except (ResourceError, DeviceLost):
             raise
         except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
@@ -91,21 +102,26 @@ class Bench(Stage):
         return Output(metrics, record=result, ok=result.status == "ok")
 
 
-def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, device: Device) -> BenchResult:
-    """Cold start of each file, then latency on `device`: interleaved when both files are given."""
+def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, device: Device,
+            images: np.ndarray | None = None, labels: np.ndarray | None = None, dataset: str = "") -> BenchResult:
+    """Cold start of each file, then latency on `device`: interleaved when both files are given; with images (a
+    remote device), the candidate's top-1 on the device and its parity with the same file run on this host."""
     paths = [p for p in (candidate, baseline) if p is not None]
     request = TimingRequest(threads=bench.threads, runs=bench.runs, warmup=bench.warmup,
                             warmup_seconds=bench.warmup_seconds, min_seconds=bench.min_seconds,
                             cpus=parse_cpus(bench.cpus) if bench.cpus and device.kind == "local" else
                             (cpu_list(bench.cpus) if bench.cpus else None))
     with device.session():
-        timed = device.time_files([(path, fmt) for path in paths], request)
+        timed = device.time_files([(path, fmt) for path in paths], request, images=images)
+        device_env = device.environment() if device.kind != "local" else None
     timings = [Timing(latency_ms=Latency(**device_latency(t, bench.warmup, bench.threads, device.label),
                                          interleaved_with="baseline" if len(paths) == 2 else None),
                       load_ms=t.cold_start.get("load_ms"), cold_start=t.cold_start)
                for t in timed]
     result = BenchResult(candidate=timings[0] if candidate is not None else None,
-                         baseline=timings[-1] if baseline is not None else None)
+                         baseline=timings[-1] if baseline is not None else None, device_env=device_env)
+    if images is not None and result.candidate is not None:
+        result.candidate.device_accuracy = on_device_accuracy(timed[0], images, labels, dataset, candidate, device)
     first = result.candidate or result.baseline
     where = "" if device.kind == "local" else f" on {device.label}"
     info(f"bench: {fmt} p50 {first.latency_ms.p50:.3f} ms at {bench.threads} thread(s){where}"
