@@ -97,8 +97,9 @@ class AdbDevice(RemoteDevice):
             raise DeviceError(f"{self.label} has no {name} at {remote}: get {where}")
         return remote
 
-    def _pin(self) -> str:
-        cpus = cpu_list(self.settings.cpus)
+    def _pin(self, cpus: list[int] | None = None) -> str:
+        """`taskset MASK ` for the CPUs asked for (else devices.yaml's `cpus:`); nothing when none are set."""
+        cpus = cpus or cpu_list(self.settings.cpus)
         return f"taskset {sum(1 << c for c in cpus):x} " if cpus else ""
 
     # --- timing ----------------------------------------------------------------------------------------------
@@ -106,8 +107,7 @@ class AdbDevice(RemoteDevice):
     def time_files(self, files: list[tuple[Path, str]], request: TimingRequest,
                    images: np.ndarray | None = None) -> list[FileTiming]:
         self.check_formats([fmt for _, fmt in files])
-        if request.cpus:
-            self.settings = self.settings.model_copy(update={"cpus": ",".join(map(str, request.cpus))})
+        cpus = request.cpus or cpu_list(self.settings.cpus)
         remote_files = self.ensure_files([path for path, _ in files])
         binaries = [self.binary(fmt) for _, fmt in files]
         before, note = self.cool_down(self.temperatures)
@@ -118,23 +118,23 @@ class AdbDevice(RemoteDevice):
             order = range(len(files)) if index % 2 == 0 else reversed(range(len(files)))
             runs = min(ROUND_RUNS, request.runs - index * ROUND_RUNS) if index < rounds else ROUND_RUNS
             for i in order:
-                per_file[i].append(self._round(files[i][1], binaries[i], remote_files[i], request, index == 0, runs))
+                per_file[i].append(self._round(files[i][1], binaries[i], remote_files[i], request, index == 0, runs,
+                                               cpus))
             index += 1
         after = self.temperatures()
         self._last_env = {"thermal_c_before": before, "thermal_c": after}
-        cpus = cpu_list(self.settings.cpus)
-        timings = [self._timing(path, fmt, rounds, request, cpus, note, images)
-                   for (path, fmt), rounds in zip(files, per_file)]
+        timings = [self._timing(path, fmt, printed, request, cpus, note, images)
+                   for (path, fmt), printed in zip(files, per_file)]
         if images is not None:
             for timing, binary, remote in zip(timings, binaries, remote_files):
                 if timing.format == "pte":
-                    timing.outputs = self._outputs(binary, remote, images[:ADB_EVAL_SAMPLES], request.threads)
+                    timing.outputs = self._outputs(binary, remote, images[:ADB_EVAL_SAMPLES], request.threads, cpus)
                     if len(images) > ADB_EVAL_SAMPLES:
                         timing.notes.append(f"accuracy on the phone from the first {ADB_EVAL_SAMPLES} images (one "
                                             "executor_runner run each)")
         return timings
 
-    def _outputs(self, binary: str, remote: str, images: np.ndarray, threads: int) -> np.ndarray:
+    def _outputs(self, binary: str, remote: str, images: np.ndarray, threads: int, cpus) -> np.ndarray:
         """Logits of each image from `executor_runner --inputs IMAGE.bin --print_output all` on the phone."""
         logits = []
         for index, image in enumerate(images):
@@ -144,7 +144,7 @@ class AdbDevice(RemoteDevice):
             self._push(local, target, self.settings.timeout)
             argv = [binary, f"--model_path={remote}", f"--inputs={target}", "--num_executions=1",
                     f"--cpu_threads={threads}", "--print_output=all"]
-            result = self.shell(f"cd {shlex.quote(self.run_dir)} && {self._pin()}{shlex.join(argv)} 2>&1",
+            result = self.shell(f"cd {shlex.quote(self.run_dir)} && {self._pin(cpus)}{shlex.join(argv)} 2>&1",
                                 what=f"executor_runner on {self.label}")
             try:
                 printed = parse_executor_runner(result.stdout).outputs
@@ -157,7 +157,8 @@ class AdbDevice(RemoteDevice):
             self.shell(f"rm -f {shlex.quote(target)}", what=f"cleaning up on {self.label}")
         return np.stack(logits)
 
-    def _round(self, fmt: str, binary: str, remote: str, request: TimingRequest, first: bool, runs: int):
+    def _round(self, fmt: str, binary: str, remote: str, request: TimingRequest, first: bool, runs: int,
+               cpus: list[int] | None):
         """One invocation of the binary: the first round warms up as asked, later ones with one untimed run."""
         warmup = max(1, request.warmup) if first else 1
         if fmt == "tflite":
@@ -167,7 +168,7 @@ class AdbDevice(RemoteDevice):
         else:
             argv = [binary, f"--model_path={remote}", f"--num_executions={warmup + runs}",
                     f"--cpu_threads={request.threads}", "--print_output=none"]
-        command = f"cd {shlex.quote(self.run_dir)} && {self._pin()}{shlex.join(argv)} 2>&1"
+        command = f"cd {shlex.quote(self.run_dir)} && {self._pin(cpus)}{shlex.join(argv)} 2>&1"
         result = self.shell(command, what=f"{Path(binary).name} on {self.label}")
         try:
             parsed = parse_benchmark_model(result.stdout) if fmt == "tflite" else parse_executor_runner(result.stdout)
