@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "devices"))
+from loopback_sshd import loopback_device  # noqa: E402
+
 TOLERANCE = 0.20
 
 
@@ -62,12 +63,7 @@ def main() -> int:
     server = None
     with tempfile.TemporaryDirectory(prefix="edgekit-devices-ssh-") as tmp:
         if args.device is None:
-            from loopback_sshd import Sshd
-
-            server = Sshd(Path(tmp))
-            server.start()
-            os.environ["EDGEKIT_SSH_OPTIONS"] = server.ssh_options
-            os.environ["EDGEKIT_DEVICE_PYTHON"] = sys.executable
+            server = loopback_device(Path(tmp))
             args.device = server.spec
         started = time.monotonic()
         print(f"exporting efficientnet_lite0 at {args.img_size} px to three formats (about a minute)")

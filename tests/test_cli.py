@@ -37,7 +37,7 @@ def assert_one_line_error(result, fragment):
     (["compress", "test_effnet", *BASE, "--resume", "missing-state.pt"], "--resume 'missing-state.pt' does not exist"),
     (["compress", "test_effnet", *BASE, "--epochs", "-1"], "--epochs"),
     (["compress", "test_effnet", "--data", "no_such_dataset"], "neither a known dataset"),
-    (["bench", "x.onnx", "--device", "adb:emulator-5554"], "remote devices"),
+    (["bench", "x.onnx", "--device", "nowhere"], "unknown device 'nowhere'"),
     (["bench", "missing.onnx"], "does not exist"),
     (["bench", "model.h5"], "not a known artifact"),
     (["compres", "resnet18"], "No such command"),

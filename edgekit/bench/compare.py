@@ -35,7 +35,7 @@ def _entry(timing: FileTiming, latency: dict) -> dict:
 
 def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Path | None,
           data: str | None, eval_samples: int | None, *, warmup_seconds: float = 0.0, min_seconds: float = 0.0,
-          cpus: list[int] | None = None, device: Device | None = None) -> dict:
+          cpus: list[int] | None = None, device: Device | None = None, provider: str | None = None) -> dict:
     """Measure each artifact on `device` (this host by default); with a baseline, interleave A/B rounds and report
     the ratio with a CI; with data, top-1 through the file on the device."""
     paths = [Path(p) for p in paths]
@@ -47,8 +47,10 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
         if not path.is_file():
             raise EdgekitError(f"artifact '{path}' does not exist")
     device.check_formats([format_for_path(p).name for p in everything])
+    if provider and any(format_for_path(p).name != "onnx" for p in everything):
+        raise EdgekitError(f"--runtime ort-{provider} times .onnx files only (onnxruntime's {provider} provider)")
     request = TimingRequest(threads=threads, runs=runs, warmup=warmup, warmup_seconds=warmup_seconds,
-                            min_seconds=min_seconds, cpus=cpus)
+                            min_seconds=min_seconds, cpus=cpus, runtime=provider)
     settings = {"threads": threads, "runs": runs, "warmup": warmup, "warmup_seconds": warmup_seconds,
                 "min_seconds": min_seconds, "device": device.label}
     results, comparisons = [], []
@@ -57,7 +59,7 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
         for path in paths:
             files = [(path, format_for_path(path).name)] + ([(baseline, format_for_path(baseline).name)]
                                                              if baseline else [])
-            images, labels, dataset, note = _validation(path, data, eval_samples, device)
+            images, labels, dataset, note = validation_arrays(path, data, eval_samples, device)
             timed = device.time_files(files, request, images=images)
             timing = timed[0]
             latency = _latency(timing, warmup, threads, device.label)
@@ -65,11 +67,11 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
                 base_timing = timed[1]
                 comparisons.append(_comparison(path, baseline, timing, base_timing, warmup, threads, device.label))
                 if data is not None:
-                    comparisons[-1]["baseline_accuracy"] = _device_accuracy(base_timing, images, labels, dataset,
-                                                                            note, baseline, device)
+                    comparisons[-1]["baseline_accuracy"] = on_device_accuracy(base_timing, images, labels, dataset,
+                                                                              baseline, device, note)
             entry = _entry(timing, latency)
             if data is not None:
-                entry["accuracy"] = _device_accuracy(timing, images, labels, dataset, note, path, device)
+                entry["accuracy"] = on_device_accuracy(timing, images, labels, dataset, path, device, note)
             results.append(entry)
         if base_timing is not None:
             for c in comparisons:
@@ -100,7 +102,7 @@ def _comparison(path, baseline, timing: FileTiming, base: FileTiming, warmup, th
             "baseline_latency_ms": _latency(base, warmup, threads, device)}
 
 
-def _validation(path: Path, data: str | None, eval_samples: int | None, device: Device):
+def validation_arrays(path: Path, data: str | None, eval_samples: int | None, device: Device):
     """(images, labels, dataset name, normalisation note) of the validation split at the file's input size."""
     if data is None:
         return None, None, None, None
@@ -115,18 +117,19 @@ def _validation(path: Path, data: str | None, eval_samples: int | None, device: 
     return images, labels, bundle.name, note
 
 
-def _device_accuracy(timing: FileTiming, images, labels, dataset: str, note: str | None, path: Path,
-                     device: Device) -> dict | None:
+def on_device_accuracy(timing: FileTiming, images, labels, dataset: str, path: Path, device: Device,
+                       note: str | None = None) -> dict | None:
     """Top-1 of the file's outputs on the device, and their parity with the same file run on this host."""
     if timing.outputs is None:
         return {"top1": None, "note": f"not measured on device {device.label} (its runtime tool returns no outputs)"}
-    result = accuracy_of(timing.outputs, labels, dataset)
+    n = len(timing.outputs)  # a phone may run fewer images than were sent (each is one tool invocation)
+    result = accuracy_of(timing.outputs, labels[:n], dataset)
     if result is None:
         return None
     if note:
         result["note"] = note
     if device.kind != "local":
-        host = open_session(path, threads=1).run(images)
+        host = open_session(path, threads=1).run(images[:n])
         result["parity_vs_host"] = parity(timing.outputs, host, atol=1e-4)
     return result
 

@@ -77,3 +77,18 @@ def comparison_text(c: dict) -> Text:
 def bench_summary(result: dict) -> Group:
     """What `edgekit bench` prints: the table, then one comparison per candidate when --baseline was given."""
     return Group(bench_table(result), *(comparison_text(c) for c in result["comparisons"]))
+
+
+def tensorrt_table(result: dict) -> Table:
+    """One row per engine pair: precision, batch-1 latency (end to end and GPU compute), throughput at --batch."""
+    settings = result["settings"]
+    table = narrow_table(f"TensorRT {result['env'].get('tensorrt', '?')} on {settings['device']}, latency in ms")
+    table.caption = "engines, sha256 and every query: --json"
+    table.add_column("file")
+    for header in ("prec", "p50", "p90", "GPU\np50", f"img/s\n@{settings['batch']}", "checked"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in result["results"]:
+        latency, through = r["latency_ms"], r["throughput"]
+        table.add_row(Tail(r["path"]), r["precision"], ms(latency["p50"]), ms(latency["p90"]),
+                      ms(latency.get("gpu_compute_p50")), whole(through["img_per_s"]), r["verification"]["status"])
+    return table

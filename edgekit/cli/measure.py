@@ -25,6 +25,15 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
           junit: Annotated[Optional[Path], typer.Option("--junit", help="with --budget: write JUnit XML here")] = None,
           markdown: Annotated[Optional[Path], typer.Option(
               "--markdown", help="with --budget: write a markdown summary here (and to $GITHUB_STEP_SUMMARY)")] = None,
+          runtime: Annotated[str, typer.Option("--runtime", help="cpu: each format's own runtime; tensorrt: "
+                                               "engines from .onnx files, timed with trtexec (NVIDIA GPU, Jetson); "
+                                               "ort-cuda, ort-tensorrt: onnxruntime's execution providers (ssh)",
+                                               metavar="[cpu|tensorrt|ort-cuda|ort-tensorrt]",
+                                               rich_help_panel="TensorRT")] = "cpu",
+          precision: Annotated[str, typer.Option("--precision", help="TensorRT engine precisions, e.g. fp16,int8 "
+                                                 "(int8 calibrates on --data)", rich_help_panel="TensorRT")] = "fp16",
+          batch: Annotated[int, typer.Option("--batch", min=1, help="TensorRT throughput batch (img/s)",
+                                             rich_help_panel="TensorRT")] = 64,
           as_json: AsJson = False, **options: Any) -> None:
     """Time artifacts in their own runtimes (cold start and peak memory in a child process); with --baseline,
     report the latency ratio and its confidence interval; with --budget, gate them like `edgekit check` (exit 0
@@ -55,10 +64,19 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     cpus = None
     if settings.cpus:
         cpus = parse_cpus(settings.cpus) if device.kind == "local" else cpu_list(settings.cpus)
+    if runtime not in ("cpu", "tensorrt", "ort-cuda", "ort-tensorrt"):
+        raise EdgekitError(f"--runtime {runtime}: choose cpu, tensorrt, ort-cuda or ort-tensorrt")
+    if runtime == "tensorrt":
+        if budget is not None:
+            raise EdgekitError("--budget gates per-run samples of the CPU runtimes and onnxruntime's providers; "
+                               "--runtime tensorrt is not gated yet")
+        _tensorrt(artifacts, device, precision, batch, data, as_json)
+        return
     gate = BenchGate(budget, artifacts, baseline, data, device.label) if budget is not None else None
     result = run_bench(artifacts, settings.threads, settings.runs, settings.warmup, baseline, data,
                        options["data__eval_samples"], warmup_seconds=settings.warmup_seconds,
-                       min_seconds=settings.min_seconds, cpus=cpus, device=device)
+                       min_seconds=settings.min_seconds, cpus=cpus, device=device,
+                       provider=runtime.removeprefix("ort-") if runtime.startswith("ort-") else None)
     verdict = gate.evaluate(result) if gate is not None else None
     if verdict is not None:
         publish(verdict, junit, markdown)
@@ -70,6 +88,21 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     if verdict is not None:
         print_gate(verdict)
         raise typer.Exit(verdict["exit_code"])
+
+
+def _tensorrt(artifacts: list[Path], device, precision: str, batch: int, data: str | None, as_json: bool) -> None:
+    from edgekit.bench.compare import to_json, validation_arrays
+    from edgekit.bench.tables import tensorrt_table
+    from edgekit.bench.tensorrt import CALIBRATION_IMAGES, bench_tensorrt
+    from edgekit.core.ui import console
+
+    calibration = validation_arrays(artifacts[0], data, CALIBRATION_IMAGES, device)[0] if data else None
+    result = bench_tensorrt(artifacts, device, [p.strip() for p in precision.split(",") if p.strip()], batch,
+                            calibration)
+    if as_json:
+        typer.echo(to_json(result))
+    else:
+        console.print(tensorrt_table(result))
 
 
 @app.command()

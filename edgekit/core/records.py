@@ -97,6 +97,7 @@ class Timing(Record):
     latency_ms: Latency
     load_ms: float | None
     cold_start: dict
+    device_accuracy: dict | None = None  # top-1 through the file on a remote device, parity with this host
 
 
 class BenchResult(Record):
@@ -108,6 +109,7 @@ class BenchResult(Record):
     candidate: Timing | None = None
     baseline: Timing | None = None
     reference: Timing | None = None
+    device_env: dict | None = None  # the remote device's environment (this host's is the report's env)
 
 
 class ReferenceFile(Record):
@@ -158,6 +160,7 @@ class ArtifactRecord(FileFacts):
     int8_census: dict | None = None
     vs_fp32: dict | None = None
     vs_reference: ReferenceComparison | None = None
+    device_accuracy: dict | None = None
 
 
 class StageRecord(Record):

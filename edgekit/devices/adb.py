@@ -31,6 +31,7 @@ from edgekit.runtimes.worker import FLAGS
 
 log = logging.getLogger(__name__)
 ROUND_RUNS = 5  # runs per file per round
+ADB_EVAL_SAMPLES = 100  # validation images run through executor_runner on a phone, one invocation each
 TRANSIENT = ("device offline", "no devices/emulators found", "closed", "protocol fault", "connection reset",
              "device still authorizing", "Broken pipe")
 BINARIES = {
@@ -122,8 +123,39 @@ class AdbDevice(RemoteDevice):
         after = self.temperatures()
         self._last_env = {"thermal_c_before": before, "thermal_c": after}
         cpus = cpu_list(self.settings.cpus)
-        return [self._timing(path, fmt, outputs, request, cpus, note, images)
-                for (path, fmt), outputs in zip(files, per_file)]
+        timings = [self._timing(path, fmt, rounds, request, cpus, note, images)
+                   for (path, fmt), rounds in zip(files, per_file)]
+        if images is not None:
+            for timing, binary, remote in zip(timings, binaries, remote_files):
+                if timing.format == "pte":
+                    timing.outputs = self._outputs(binary, remote, images[:ADB_EVAL_SAMPLES], request.threads)
+                    if len(images) > ADB_EVAL_SAMPLES:
+                        timing.notes.append(f"accuracy on the phone from the first {ADB_EVAL_SAMPLES} images (one "
+                                            "executor_runner run each)")
+        return timings
+
+    def _outputs(self, binary: str, remote: str, images: np.ndarray, threads: int) -> np.ndarray:
+        """Logits of each image from `executor_runner --inputs IMAGE.bin --print_output all` on the phone."""
+        logits = []
+        for index, image in enumerate(images):
+            local = Path(self._local_scratch()) / f"image_{index}.bin"
+            local.write_bytes(np.ascontiguousarray(image[None], dtype=np.float32).tobytes())
+            target = f"{self.run_dir}/{local.name}"
+            self._push(local, target, self.settings.timeout)
+            argv = [binary, f"--model_path={remote}", f"--inputs={target}", "--num_executions=1",
+                    f"--cpu_threads={threads}", "--print_output=all"]
+            result = self.shell(f"cd {shlex.quote(self.run_dir)} && {self._pin()}{shlex.join(argv)} 2>&1",
+                                what=f"executor_runner on {self.label}")
+            try:
+                printed = parse_executor_runner(result.stdout).outputs
+            except ParseError as exc:
+                raise DeviceError(f"{self.label}: executor_runner printed no outputs for {Path(remote).name}: "
+                                  f"{result.last_error_line()}") from exc
+            if not printed or printed[0].values is None:
+                raise DeviceError(f"{self.label}: executor_runner printed no output values for {Path(remote).name}")
+            logits.append(np.asarray(printed[0].values, dtype=np.float32).reshape(-1))
+            self.shell(f"rm -f {shlex.quote(target)}", what=f"cleaning up on {self.label}")
+        return np.stack(logits)
 
     def _round(self, fmt: str, binary: str, remote: str, request: TimingRequest, first: bool, runs: int):
         """One invocation of the binary: the first round warms up as asked, later ones with one untimed run."""
@@ -163,8 +195,8 @@ class AdbDevice(RemoteDevice):
             cold = {"load_ms": first.init_ms, "first_run_ms": first.first_ms, "process": "benchmark_model",
                     "peak_rss_mb": first.peak_memory_mb, "footprint_mb": first.overall_footprint_mb}
             notes += list(first.delegate_notes)
-        if images is not None:
-            notes.append(f"accuracy not measured on device {self.label}: {BINARIES[fmt][0]} returns no outputs")
+        if images is not None and fmt == "tflite":
+            notes.append(f"accuracy not measured on device {self.label}: benchmark_model returns no outputs")
         return FileTiming(path=path, format=fmt, samples=samples, cold_start=cold, runtime=BINARIES[fmt][0],
                           cpus=cpus, sample_kind=kind, unavailable=unavailable, notes=notes, throttled=note is not None,
                           versions={BINARIES[fmt][0]: "device binary"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,14 +23,13 @@ class LocalDevice(Device):
 
     def identity(self) -> dict:
         model, flags = cpu_info()
-        import platform
-
         return {"device": "local", "host": platform.node(), "cpu": model, "flags": flags, "cores": os.cpu_count()}
 
     def time_files(self, files: list[tuple[Path, str]], request: TimingRequest,
                    images: np.ndarray | None = None) -> list[FileTiming]:
         if request.runtime not in (None, "cpu"):
-            raise DeviceError(f"--runtime {request.runtime} is timed by the TensorRT path, not the CPU runtimes")
+            raise DeviceError(f"--runtime ort-{request.runtime} runs through edgekit's worker on an ssh device; "
+                              "on this machine use --runtime tensorrt (trtexec) or the CPU runtimes")
         with pinned(request.cpus) as cpus:
             colds = [probe(path, fmt, request.threads) if request.cold_start else None for path, fmt in files]
             sessions = []

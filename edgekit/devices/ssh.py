@@ -9,6 +9,7 @@ per run, keep-alives, and a timeout on every call. $EDGEKIT_SSH_OPTIONS adds opt
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 import tempfile
@@ -18,10 +19,13 @@ import numpy as np
 
 from edgekit.devices.base import DEVICE_KINDS, Check, DeviceError, DeviceLost, FileTiming, TimingRequest
 from edgekit.devices.config import cpu_list
+from edgekit.devices.parsers import ParseError
+from edgekit.devices.parsers.telemetry import parse_jetson_clocks, parse_nvpmodel, parse_tegrastats
 from edgekit.devices.remote import RemoteDevice
 from edgekit.devices.transport import Completed, Transient, run
 from edgekit.runtimes import worker
 
+log = logging.getLogger(__name__)
 SSH_FAILED = 255  # ssh's own exit code: the connection, not the remote command, failed
 NOT_TRANSIENT = ("Permission denied", "Host key verification failed", "Could not resolve hostname",
                  "No such file or directory", "Bad configuration option", "REMOTE HOST IDENTIFICATION HAS CHANGED")
@@ -149,7 +153,8 @@ class SshDevice(RemoteDevice):
         return {**self._last_env, "device": self.label, **self._jetson()}
 
     def _jetson(self) -> dict:
-        """Power mode, clocks and a tegrastats sample on a Jetson (nothing elsewhere)."""
+        """Power mode, clocks and a tegrastats sample on a Jetson (nothing elsewhere); warns when clocks are not
+        maxed (`sudo jetson_clocks`), since latency then depends on DVFS."""
         probe = self.shell("command -v nvpmodel >/dev/null || exit 0; nvpmodel -q 2>&1; echo '--clocks--'; "
                            "jetson_clocks --show 2>&1; echo '--tegrastats--'; timeout 3 tegrastats --interval 1000 "
                            "2>&1 | head -n 1", timeout=30.0, what=f"reading {self.label}'s Jetson state")
@@ -157,7 +162,28 @@ class SshDevice(RemoteDevice):
             return {}
         power, _, rest = probe.stdout.partition("--clocks--")
         clocks, _, tegra = rest.partition("--tegrastats--")
-        return {"jetson": {"nvpmodel": power.strip(), "jetson_clocks": clocks.strip(), "tegrastats": tegra.strip()}}
+        found: dict = {}
+        try:
+            mode = parse_nvpmodel(power)
+            found.update(power_mode=mode.name, power_mode_id=mode.id)
+        except ParseError:
+            found["power_mode"] = None
+        try:
+            parsed = parse_jetson_clocks(clocks)
+            found["clocks_maxed"] = parsed.maxed
+            if not parsed.maxed:
+                log.warning("%s: Jetson clocks are not at their maximum (run `sudo jetson_clocks`); latency "
+                            "depends on frequency scaling", self.label)
+        except ParseError:
+            found["clocks_maxed"] = None
+        try:
+            stats = parse_tegrastats(tegra.strip().splitlines()[0] if tegra.strip() else "")
+            found["tegrastats"] = {"ram_used_mb": stats.ram_used_mb, "ram_total_mb": stats.ram_total_mb,
+                                   "gpu_util_pct": stats.gpu_util_pct, "temperatures": stats.temperatures,
+                                   "power_mw": {k: v.current_mw for k, v in stats.power.items()}}
+        except ParseError:
+            found["tegrastats"] = None
+        return {"jetson": found}
 
     def doctor(self) -> list[Check]:
         checks = []

@@ -40,7 +40,10 @@ class Transient(Exception):
 
 def run(argv: list[str], timeout: float, what: str, stdin: IO[bytes] | bytes | None = None,
         stdout_file: Path | None = None) -> Completed:
-    """Run `argv` with a timeout; a timeout is DeviceLost (exit 3) naming `what`. Output is decoded leniently."""
+    """Run `argv` with a timeout; a timeout is DeviceLost (exit 3) naming `what`. Output is decoded leniently;
+    without `stdin` the command reads nothing (never the user's terminal)."""
+    if stdin is None:
+        stdin = subprocess.DEVNULL
     try:
         if stdout_file is not None:
             with open(stdout_file, "wb") as sink:

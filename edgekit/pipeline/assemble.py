@@ -56,7 +56,8 @@ def artifact(plan, steps: dict, fmt: str, role: str) -> tuple[ArtifactRecord, Pa
                            runtime_versions=check.runtime_versions if check else {},
                            int8_census=check.int8_census if check else None,
                            latency_ms=timing.latency_ms if timing else None, load_ms=timing.load_ms if timing else None,
-                           cold_start=timing.cold_start if timing else None)
+                           cold_start=timing.cold_start if timing else None,
+                           device_accuracy=timing.device_accuracy if timing else None)
     return entry, exported.folder / exported.record.file
 
 
@@ -134,6 +135,10 @@ def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]
     ).model_dump(mode="json")
     if plan.setting.reference is not None:
         report["reference"] = reference_summary(plan)
+    device_envs = [steps[n.id].output.record.device_env for n in plan.nodes if n.stage.name == "bench"
+                   and n.id in steps and getattr(steps[n.id].output.record, "device_env", None)]
+    if device_envs:
+        report["device_env"] = device_envs[0]
     report.update(schema_version=REPORT_SCHEMA, command=command, baseline_is_artifacts=not plan.compressed,
                   baseline_accuracy_pytorch=_accuracy(plan, steps, "baseline") if plan.compressed else accuracy)
     return report, files

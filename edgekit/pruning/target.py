@@ -21,19 +21,24 @@ def parse_target(text: str) -> tuple[str, float]:
 
 
 def search_ratio(model: torch.nn.Module, config: PruneConfig, example: torch.Tensor,
-                 measure: Callable[[torch.nn.Module], float], target: float, what: str,
-                 iterations: int = 6, on_probe: Callable[[float, float], None] | None = None) -> tuple[float, list]:
+                 measure: Callable[[torch.nn.Module], float] | None, target: float, what: str,
+                 iterations: int = 6, on_probe: Callable[[float, float], None] | None = None,
+                 fraction: Callable[[torch.nn.Module], float] | None = None) -> tuple[float, list]:
     """Smallest ratio (to ~1/2**iterations) whose one-shot pruned copy has measure/base <= target.
 
-    Raises, saying how far it got, when even the largest ratio does not reach the target.
+    `fraction(candidate)`, when given, measures candidate/base itself (e.g. both timed interleaved on a device)
+    instead of `measure(candidate) / measure(model)`. Raises, saying how far it got, when even the largest ratio
+    does not reach the target.
     """
-    base = measure(model)
+    if fraction is None:
+        base = measure(model)
+        fraction = lambda candidate: measure(candidate) / base  # noqa: E731
     probes = []
 
     def fraction_at(ratio: float) -> float:
         candidate = copy.deepcopy(model)
         prune(candidate, PruneConfig(**{**vars(config), "ratio": ratio, "steps": 1}), example)
-        value = measure(candidate) / base
+        value = fraction(candidate)
         probes.append({"ratio": round(ratio, 4), what: round(value, 4)})
         if on_probe is not None:
             on_probe(ratio, value)

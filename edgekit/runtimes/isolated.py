@@ -14,12 +14,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.formats import FORMATS
-from edgekit.runtimes.worker import example_input, peak_rss_mb, status_mb
+from edgekit.runtimes.worker import cold_start
 
 MARKER = "EDGEKIT_PROBE "  # prefix of the child's one result line on stdout (runtimes may print too)
 
@@ -65,26 +64,16 @@ def _last_line(text: str) -> str:
 
 def measure(path: Path, runtime: str, threads: int, runs: int) -> dict:
     """In the child: import the runtime, load the file, run it; times in ms, memory in MiB."""
-    rss_start = status_mb("VmRSS")
-    start = time.perf_counter()
     module_name, class_name = runtime.split(":")
-    session_class = getattr(importlib.import_module(module_name), class_name)
-    preload = getattr(session_class, "import_runtime", None)
-    if preload is not None:
-        preload()
-    import_ms = (time.perf_counter() - start) * 1e3
-    start = time.perf_counter()
-    session = session_class(Path(path), threads)
-    load_ms = (time.perf_counter() - start) * 1e3
-    x = example_input(session.input_shape)
-    start = time.perf_counter()
-    session.run(x)
-    first_run_ms = (time.perf_counter() - start) * 1e3
-    for _ in range(runs):
-        session.run(x)
-    return {"import_ms": round(import_ms, 2), "load_ms": round(load_ms, 2), "first_run_ms": round(first_run_ms, 2),
-            "runs": runs + 1, "threads": threads, "rss_start_mb": rss_start, "peak_rss_mb": peak_rss_mb(),
-            "process": "child"}
+
+    def import_runtime():
+        session_class = getattr(importlib.import_module(module_name), class_name)
+        preload = getattr(session_class, "import_runtime", None)
+        if preload is not None:
+            preload()
+        return session_class
+
+    return cold_start(import_runtime, lambda session_class: session_class(Path(path), threads), threads, runs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -291,19 +291,16 @@ def run_batches(loaded: Loaded, images: np.ndarray) -> np.ndarray:
 
 # --- commands ------------------------------------------------------------------------------------------------
 
-def probe(path: str, fmt: str, threads: int, provider: str = "cpu", runs: int = 3) -> dict:
-    """Import the runtime, load the file, run it: the cold start an app pays (times in ms, memory in MiB)."""
+def cold_start(import_runtime: Callable[[], object], load: Callable[[object], object], threads: int,
+               runs: int = 3) -> dict:
+    """Import the runtime, load the file, run it: the cold start an app pays (times in ms, memory in MiB).
+    `load(imported)` returns anything with `run(batch)` and `input_shape`."""
     rss_start = status_mb("VmRSS")
     start = time.perf_counter()
-    for module_name in RUNTIME_MODULES[fmt]:
-        try:
-            __import__(module_name)
-            break
-        except ImportError:
-            continue
+    imported = import_runtime()
     import_ms = (time.perf_counter() - start) * 1e3
     start = time.perf_counter()
-    loaded = LOADERS[fmt](path, threads, provider)
+    loaded = load(imported)
     load_ms = (time.perf_counter() - start) * 1e3
     x = example_input(loaded.input_shape)
     start = time.perf_counter()
@@ -314,6 +311,21 @@ def probe(path: str, fmt: str, threads: int, provider: str = "cpu", runs: int = 
     return {"import_ms": round(import_ms, 2), "load_ms": round(load_ms, 2), "first_run_ms": round(first_run_ms, 2),
             "runs": runs + 1, "threads": threads, "rss_start_mb": rss_start, "peak_rss_mb": peak_rss_mb(),
             "process": "child"}
+
+
+def _import_first(modules: tuple[str, ...]) -> None:
+    for module_name in modules:
+        try:
+            __import__(module_name)
+            return
+        except ImportError:
+            continue
+
+
+def probe(path: str, fmt: str, threads: int, provider: str = "cpu", runs: int = 3) -> dict:
+    """The cold start of `path` in this process (run in a fresh child by `bench`)."""
+    return cold_start(lambda: _import_first(RUNTIME_MODULES[fmt]),
+                      lambda _: LOADERS[fmt](path, threads, provider), threads, runs)
 
 
 def _probe_child(path: str, fmt: str, threads: int, provider: str, timeout: float) -> dict:

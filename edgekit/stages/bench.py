@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from edgekit.bench.accuracy import limited, stacked
+from edgekit.bench.compare import REMOTE_EVAL_SAMPLES, on_device_accuracy
 from edgekit.bench.cpus import parse_cpus
 from edgekit.bench.measure import device_latency
 from edgekit.core.errors import ResourceError, first_line
@@ -54,7 +58,9 @@ class Bench(Stage):
 
     def identity(self, node: Node, setting: Setting) -> dict:
         bench = node.options.bench
-        return _device(bench).identity()
+        device = _device(bench)
+        remote = {"data": setting.data.fingerprint, "eval_samples": setting.recipe.data.eval_samples}
+        return {**device.identity(), **(remote if device.kind != "local" else {})}
 
     def check(self, node: Node, setting: Setting) -> None:
         bench = setting.recipe.bench
@@ -86,8 +92,12 @@ class Bench(Stage):
         files = {role: path for role, path in files.items() if path is not None}
         if not files:
             return Output({"skipped": "no verified file to time"}, ok=False)
+        device = _device(bench)
+        images = labels = None
+        if device.kind != "local" and ctx.setting.data.labelled and "candidate" in files:
+            images, labels = stacked(limited(ctx.data.val, ctx.setting.recipe.data.eval_samples or REMOTE_EVAL_SAMPLES))
         try:
-            result = measure(files, node.target, bench, _device(bench))
+            result = measure(files, node.target, bench, device, images, labels, ctx.setting.data.name)
         except (ResourceError, DeviceLost):
             raise
         except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
@@ -106,21 +116,27 @@ def _partners(node: Node) -> list[str]:
             if key in node.inputs]
 
 
-def measure(files: dict[str, Path], fmt: str, bench, device: Device) -> BenchResult:
+def measure(files: dict[str, Path], fmt: str, bench, device: Device, images: np.ndarray | None = None,
+            labels: np.ndarray | None = None, dataset: str = "") -> BenchResult:
     """Cold start of each file, then latency on `device`, all files interleaved (A B C, C B A rounds); `files` maps
-    a role of BenchResult (candidate, baseline, reference) to its file."""
+    a role of BenchResult (candidate, baseline, reference) to its file. With images (a remote device), the
+    candidate's top-1 on the device and its parity with the same file run on this host."""
     roles = list(files)
     request = TimingRequest(threads=bench.threads, runs=bench.runs, warmup=bench.warmup,
                             warmup_seconds=bench.warmup_seconds, min_seconds=bench.min_seconds,
                             cpus=parse_cpus(bench.cpus) if bench.cpus and device.kind == "local" else
                             (cpu_list(bench.cpus) if bench.cpus else None))
     with device.session():
-        timed = device.time_files([(files[role], fmt) for role in roles], request)
+        timed = device.time_files([(files[role], fmt) for role in roles], request, images=images)
+        device_env = device.environment() if device.kind != "local" else None
     timings = {role: Timing(latency_ms=Latency(**device_latency(t, bench.warmup, bench.threads, device.label),
                                                interleaved_with=", ".join(r for r in roles if r != role) or None),
                             load_ms=t.cold_start.get("load_ms"), cold_start=t.cold_start)
                for role, t in zip(roles, timed)}
-    result = BenchResult(**timings)
+    result = BenchResult(**timings, device_env=device_env)
+    if images is not None and result.candidate is not None:
+        result.candidate.device_accuracy = on_device_accuracy(timed[roles.index("candidate")], images, labels,
+                                                              dataset, files["candidate"], device)
     first = timings[roles[0]]
     where = "" if device.kind == "local" else f" on {device.label}"
     others = ", ".join(f"{role} {timings[role].latency_ms.p50:.3f} ms" for role in roles[1:])

@@ -12,6 +12,7 @@ from edgekit.core.errors import first_line
 from edgekit.core.options import PruneOptions
 from edgekit.core.ui import info
 from edgekit.data import DataBundle
+from edgekit.devices import open_device
 from edgekit.models.build import create
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.structure import widths
@@ -66,7 +67,16 @@ class Prune(ModelStage):
     def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:
         """Iterative pruning fine-tunes between steps when the data can train: then it reads the trainer's options."""
         trains = setting.recipe.prune.steps > 1 and can_train(setting)
-        return (*self.reads, "train", "data.eval_samples") if trains else self.reads
+        reads = (*self.reads, "train", "data.eval_samples") if trains else self.reads
+        if _latency_target(setting.recipe.prune.target):  # measured where the files will run
+            reads = (*reads, "bench.device", "bench.devices", "bench.threads")
+        return reads
+
+    def identity(self, node: Node, setting: Setting) -> dict:
+        if not _latency_target(setting.recipe.prune.target):
+            return {}
+        bench = setting.recipe.bench
+        return open_device(bench.device, bench.devices).identity()
 
     def describe(self, node: Node, setting: Setting) -> str:
         prune = node.options.prune
@@ -103,7 +113,9 @@ class Prune(ModelStage):
         metrics: dict = {"criterion": config.criterion, "scope": config.scope, "steps": config.steps,
                          "round_to": config.round_to}
         if options.prune.target:
-            config.ratio, metrics["target_search"] = _search(model, config, example, options.prune.target, img_size)
+            device = open_device(options.bench.device, options.bench.devices) if hasattr(options, "bench") else None
+            config.ratio, metrics["target_search"] = _search(model, config, example, options.prune.target, img_size,
+                                                             device, getattr(options, "bench", None))
         history: list = []
         torch.manual_seed(options.seed)
 
@@ -142,14 +154,22 @@ def can_train(setting: Setting) -> bool:
     return setting.recipe.train.epochs > 0 and setting.data.labelled
 
 
-def _search(model, config, example, target: str, img_size: int) -> tuple[float, list]:
-    metric, fraction = parse_target(target)
+def _latency_target(target: str | None) -> bool:
+    return bool(target) and parse_target(target)[0] == "latency"
+
+
+def _search(model, config, example, target: str, img_size: int, device=None, bench=None) -> tuple[float, list]:
+    metric, goal = parse_target(target)
+    measure, fraction, where = None, None, ""
     if metric == "macs":
         measure = lambda m: float(count_macs(m, img_size))  # noqa: E731
+    elif device is not None and device.kind != "local":
+        fraction = latency.device_fraction(model, img_size, device, threads=bench.threads)
+        where = f", measured on {device.label}"
     else:
         measure = lambda m: latency.measure({"m": m}, img_size, runs=20, rounds=2)["m"]["p50"]  # noqa: E731
-    info(f"prune: searching the ratio that brings {metric} to {fraction:.0%} of the original")
-    ratio, probes = search_ratio(model, config, example, measure, fraction, metric,
+    info(f"prune: searching the ratio that brings {metric} to {goal:.0%} of the original{where}")
+    ratio, probes = search_ratio(model, config, example, measure, goal, metric, fraction=fraction,
                                  on_probe=lambda r, v: info(f"prune: ratio {r:.3f} → {metric} {v:.3f}x"))
     info(f"prune: target {target} → ratio {ratio:.3f}")
     return ratio, probes

@@ -49,7 +49,9 @@ class Sshd:
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\n"
             f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-            f"PidFile {folder / 'sshd.pid'}\nSetEnv HOME={folder / 'home'}\n")
+            f"PidFile {folder / 'sshd.pid'}\nSetEnv HOME={folder / 'home'} "
+            f"PATH={folder / 'bin'}:/usr/local/bin:/usr/bin:/bin\n")
+        (folder / "bin").mkdir()  # tools a test puts on the device's PATH (e.g. a fake nvpmodel)
         (folder / "home").mkdir()  # sessions start here: no dotfiles of the real user, no files left in their home
         (folder / "ssh_config").write_text(
             f"Host *\n  IdentityFile {folder / 'client_key'}\n  IdentitiesOnly yes\n  UserKnownHostsFile /dev/null\n"
@@ -94,3 +96,12 @@ class Sshd:
         return path
 
 
+
+
+def loopback_device(folder: Path) -> Sshd:
+    """A started loopback server for a benchmark, with this process's environment pointing edgekit at it."""
+    server = Sshd(folder)
+    server.start()
+    os.environ["EDGEKIT_SSH_OPTIONS"] = server.ssh_options
+    os.environ["EDGEKIT_DEVICE_PYTHON"] = sys.executable
+    return server

@@ -122,3 +122,12 @@ def test_compress_on_the_phone_and_gate_with_a_device_budget(cli, phone, tmp_pat
     assert verdict["verdict"] == "pass" and verdict["unmatched"] == ["#2 device=adb:*"]
     budget.write_text("budgets:\n  - match: {device: pixel}\n    max_latency_p90_ms: 10000\n")
     assert cli("check", str(out / "report.json"), "--budget", str(budget)).returncode == 3  # no per-run p90
+
+
+def test_accuracy_on_the_phone_from_executor_runner_outputs(cli, phone, tiny_files):
+    _, yaml = phone
+    result = cli("bench", str(tiny_files["pte"]), "--device", "pixel", "--devices", str(yaml), "--runs", "5",
+                 "--data", "fashion-mnist", "--eval-samples", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    pte = json.loads(result.stdout)["results"][0]
+    assert pte["accuracy"]["n"] == 1 and pte["accuracy"]["parity_vs_host"]["passed"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,7 @@ from edgekit.devices import DeviceLost, TimingRequest, open_device
 
 
 def test_bench_over_ssh_gives_the_report_keys_of_a_local_run(cli, sshd, tiny_files, tmp_path):
-    files = [str(tiny_files[f]) for f in ("onnx", "tflite", "pte")]
+    files = [str(tiny_files[f]) for f in ("onnx", "tflite")]  # .pte: benchmarks/devices_ssh.py
     local = cli("bench", *files, "--runs", "15", "--warmup", "2", "--json")
     remote = cli("bench", *files, "--runs", "15", "--warmup", "2", "--device", sshd.spec, "--json")
     assert local.returncode == 0 and remote.returncode == 0, remote.stderr
@@ -103,3 +105,72 @@ def test_malformed_ssh_specs(spec):
 
 def test_device_lost_is_exit_3():
     assert DeviceLost("x").exit_code == 3
+
+
+def test_a_jetson_reports_power_mode_clocks_and_tegrastats(sshd, caplog):
+    samples = Path(__file__).parent / "samples"
+    tegrastats = next(line for line in (samples / "tegrastats_lines.txt").read_text().splitlines()
+                      if "RAM" in line)
+    tools = {"nvpmodel": f"cat {samples / 'nvpmodel_orin_nano_25w.txt'}",
+             "jetson_clocks": f"cat {samples / 'jetson_clocks_nano.txt'}", "tegrastats": f"echo '{tegrastats}'"}
+    for name, body in tools.items():
+        (sshd.folder / "bin" / name).write_text(f"#!/bin/sh\n{body}\n")
+        (sshd.folder / "bin" / name).chmod(0o755)
+    device = open_device(sshd.spec)
+    with device.session():
+        jetson = device.environment()["jetson"]
+    assert jetson["power_mode"] and jetson["power_mode_id"] is not None
+    assert jetson["clocks_maxed"] is False and "jetson_clocks" in caplog.text
+    assert jetson["tegrastats"]["ram_total_mb"] > 0
+
+
+def test_tensorrt_engines_over_ssh(cli, sshd, tiny_files):
+    """A Jetson's trtexec (the stand-in, TensorRT 10 as JetPack 6 ships) driven over ssh: build, time, fetch."""
+    standin = Path(__file__).parent / "standins" / "trtexec.py"
+    (sshd.folder / "bin" / "trtexec").write_text(f"#!/bin/sh\nexec {sys.executable} {standin} \"$@\"\n")
+    (sshd.folder / "bin" / "trtexec").chmod(0o755)
+    result = cli("bench", str(tiny_files["onnx"]), "--runtime", "tensorrt", "--precision", "fp16", "--batch", "4",
+                 "--device", sshd.spec, "--json")
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)["results"][0]
+    assert entry["latency_ms"]["device"] == sshd.spec and entry["throughput"]["img_per_s"] > 0
+    assert entry["verification"]["status"] == "not verified" and len(entry["engines"]["latency"]["sha256"]) == 64
+
+
+def test_an_execution_provider_the_device_lacks_is_one_line(cli, sshd, tiny_files):
+    result = cli("bench", str(tiny_files["onnx"]), "--runtime", "ort-cuda", "--device", sshd.spec)
+    assert result.returncode == 2 and "CUDAExecutionProvider" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compress_on_an_ssh_device_reports_accuracy_there(cli, sshd, tmp_path):
+    out = tmp_path / "run"
+    result = cli("compress", "test_resnet", "--data", "fashion-mnist", "--subset", "200", "--img-size", "32",
+                 "--epochs", "0", "--formats", "onnx", "--runs", "10", "--eval-samples", "50", "--device", sshd.spec,
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    artifact = report["artifacts"][0]
+    assert artifact["latency_ms"]["device"] == sshd.spec and report["device_env"]["device"] == sshd.spec
+    on_device = artifact["device_accuracy"]
+    assert on_device["n"] == 50 and on_device["parity_vs_host"]["passed"]
+    assert abs(on_device["top1"] - artifact["accuracy"]["top1"]) < 5  # host top-1 is on all validation images
+
+
+def test_ctrl_c_mid_run_removes_the_device_folder(sshd, tiny_files):
+    import os
+    import signal
+    import subprocess
+
+    runs = sshd.folder / "home" / ".cache" / "edgekit" / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(tiny_files["pte"]), "--device", sshd.spec,
+                             "--runs", "1", "--min-seconds", "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=os.environ.copy())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(runs.glob("*/request*")):
+        time.sleep(0.05)
+    time.sleep(1.0)  # the worker is timing now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and b"Traceback" not in err
+    assert runs.is_dir() and not list(runs.iterdir())

@@ -21,13 +21,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from edgekit.core.errors import EdgekitError
+from edgekit.devices.parsers import ParseError
+from edgekit.devices.parsers._text import finite
 
 MAX_MESSAGE = 160  # characters of offending input quoted in a ParseError
 
 
-class ParseError(EdgekitError):
-    """trtexec output or an --exportTimes file that cannot be read (one line; exit code 2)."""
 
 
 @dataclass(frozen=True)
@@ -110,17 +109,6 @@ _OLD_SCALAR = {
 }
 
 
-def _finite(text: str | None) -> float | None:
-    """A finite float, or None (trtexec prints inf for an empty trace; garbled text has nan or huge values)."""
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except (ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
-
-
 def decode_version(code: int) -> tuple[int, int, int] | None:
     """NV_TENSORRT_VERSION as trtexec's banner prints it: major*1000+minor*100+patch up to 9.x (8401 = 8.4.1),
     major*10000+minor*100+patch from 10.0 on (100300 = 10.3.0); None for anything else."""
@@ -140,10 +128,10 @@ def _as_text(text: str | bytes | bytearray) -> str:
 
 
 def _stats_from_summary(rest: str) -> Stats | None:
-    values = {m.group(1).lower(): _finite(m.group(2)) for m in _FIELD.finditer(rest)}
+    values = {m.group(1).lower(): finite(m.group(2)) for m in _FIELD.finditer(rest)}
     percentiles = {}
     for m in _PERCENTILE.finditer(rest):
-        p, v = _finite(m.group(1)), _finite(m.group(2))
+        p, v = finite(m.group(1)), finite(m.group(2))
         if p is not None and v is not None and 0 <= p <= 100:
             percentiles[p] = v
     if not values and not percentiles:
@@ -172,11 +160,11 @@ class _OldBlocks:
             targets.append(("e2e", e2e, e2e_at))
         for section, text, pct in targets:
             if key == "percentile":
-                p, v = _finite(pct), _finite(text)
+                p, v = finite(pct), finite(text)
                 if p is not None and v is not None and 0 <= p <= 100:
                     self.percentiles.setdefault(section, {})[p] = v
             else:
-                self.values.setdefault(section, {})[key] = _finite(text)
+                self.values.setdefault(section, {})[key] = finite(text)
         return True
 
     def stats(self, section: str) -> Stats | None:
@@ -238,7 +226,7 @@ def parse_trtexec(text: str | bytes) -> TrtexecResult:
         for name, pattern in (*_SCALAR.items(), *_OLD_SCALAR.items()):
             m = pattern.match(stripped)
             if m:
-                setattr(result, name, _finite(m.group(1)))
+                setattr(result, name, finite(m.group(1)))
                 seen_trtexec = True
                 break
         else:
