@@ -33,6 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "devices"))
 sys.path.insert(0, str(REPO / "tests" / "bench"))
+from loopback_sshd import loopback_device  # noqa: E402
+
 BUDGET = ("budgets:\n  - name: no slower or bigger than main\n    match: {format: onnx}\n"
           "    max_latency_ratio_vs_reference: 1.10\n    max_size_growth: 1.02\n")
 MIN_SLOWDOWN = 1.10
@@ -120,17 +122,13 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="edgekit-reference-gate-") as tmp:
         folder = Path(tmp)
+        server = None
+        if args.device is None:  # sets EDGEKIT_SSH_OPTIONS and EDGEKIT_DEVICE_PYTHON for the commands below
+            (folder / "sshd").mkdir()
+            server = loopback_device(folder / "sshd")
+            args.device = server.spec
         env = {**os.environ, "EDGEKIT_CACHE": str(folder / "cache"), "PYTHONPATH": str(REPO)}
         env.pop("EDGEKIT_DEBUG", None)
-        server = None
-        if args.device is None:
-            from loopback_sshd import Sshd
-
-            (folder / "sshd").mkdir()
-            server = Sshd(folder / "sshd")
-            server.start()
-            env.update(EDGEKIT_SSH_OPTIONS=server.ssh_options, EDGEKIT_DEVICE_PYTHON=sys.executable)
-            args.device = server.spec
         try:
             (folder / "budget.yaml").write_text(BUDGET)
             print(f"main: compress effnet_lite0 --prune 0.25 at {args.img_size} px (a minute or two)")
