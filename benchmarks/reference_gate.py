@@ -45,7 +45,7 @@ def edgekit(args: list[str], cwd: Path, env: dict) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def calibrate(source: Path, target: Path, slowdown: float, size: int = 256) -> dict:
+def calibrate(source: Path, target: Path, slowdown: float, size: int = 128) -> dict:
     """A slowed copy of `source` about `slowdown` × slower at 1 thread (two rounds of timing, matmuls adjusted)."""
     import numpy as np
     import onnxruntime as ort
@@ -62,7 +62,7 @@ def calibrate(source: Path, target: Path, slowdown: float, size: int = 256) -> d
         timed = interleaved([lambda s=s: s.run(None, {name: x}) for s in sessions], 10, 100)
         return float(np.median(timed[0][0]) / np.median(timed[1][0]))
 
-    matmuls, steps = 4, []
+    matmuls, steps = 16, []
     for _ in range(3):
         slowed_onnx(source, target, matmuls=matmuls, size=size)
         measured = ratio(target)
