@@ -9,6 +9,9 @@
         max_latency_ratio: 0.5    # candidate p50 / baseline p50, measured in the same run
         min_top1: 88.0            # percent
         max_top1_drop: 1.0        # points vs the FP32 baseline
+        max_latency_ratio_vs_reference: 1.1   # candidate p50 / reference p50 (an earlier run's file), same run
+        max_size_growth: 1.05                 # candidate size / reference size
+        max_top1_drop_vs_reference: 0.5       # points below the reference's top-1
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ LIMITS: dict[str, tuple[str, str]] = {
     "max_latency_ratio": ("candidate p50 / baseline p50", ""),
     "min_top1": ("top-1 accuracy", "%"),
     "max_top1_drop": ("top-1 drop vs the FP32 baseline", "points"),
+    "max_latency_ratio_vs_reference": ("candidate p50 / reference p50, timed interleaved in the same run", ""),
+    "max_size_growth": ("candidate size / reference size", ""),
+    "max_top1_drop_vs_reference": ("top-1 drop vs the reference", "points"),
 }
-LATENCY_LIMITS = ("max_latency_p50_ms", "max_latency_p90_ms", "max_latency_ratio")
+LATENCY_LIMITS = ("max_latency_p50_ms", "max_latency_p90_ms", "max_latency_ratio", "max_latency_ratio_vs_reference")
+#: limits decided against a reference (compress --reference RUN_DIR, bench --baseline FILE)
+REFERENCE_LIMITS = ("max_latency_ratio_vs_reference", "max_size_growth", "max_top1_drop_vs_reference")
+ACCURACY_LIMITS = ("min_top1", "max_top1_drop", "max_top1_drop_vs_reference")
 DEFAULT_ALPHA = 0.002
 
 
@@ -89,6 +98,9 @@ class Budget(BaseModel):
     max_latency_ratio: Optional[float] = Field(None, gt=0)
     min_top1: Optional[float] = Field(None, ge=0, le=100)
     max_top1_drop: Optional[float] = Field(None, ge=0, le=100)
+    max_latency_ratio_vs_reference: Optional[float] = Field(None, gt=0)
+    max_size_growth: Optional[float] = Field(None, gt=0)
+    max_top1_drop_vs_reference: Optional[float] = Field(None, ge=0, le=100)
 
     @field_validator(*LIMITS, mode="before")
     @classmethod
@@ -152,7 +164,8 @@ def describe_error(exc: ValidationError) -> str:
 
 
 def artifact_fields(report: dict, artifact: dict) -> dict[str, str]:
-    """The values a `match:` is compared with for one artifact of a report."""
+    """The values a `match:` is compared with for one artifact of a report (`edgekit bench` gives each file its own
+    model)."""
     latency = artifact.get("latency_ms") or {}
-    return {"model": report.get("model", ""), "format": artifact.get("format", ""),
+    return {"model": artifact.get("model") or report.get("model", ""), "format": artifact.get("format", ""),
             "precision": artifact.get("precision", ""), "device": latency.get("device", "local")}

@@ -21,12 +21,17 @@ def run_check(report_path: Path, budget_path: Path, junit: Path | None = None, m
     report = load_report(report_path)
     gate = evaluate(report, budgets, str(budget_path))
     gate["report"] = str(report_path)
+    publish(gate, junit, markdown_path)
+    return gate, (json.dumps(gate, indent=2) if as_json else None)
+
+
+def publish(gate: dict, junit: Path | None = None, markdown_path: Path | None = None) -> None:
+    """Write --junit / --markdown and append the markdown to $GITHUB_STEP_SUMMARY (check and bench --budget)."""
     summary = markdown(gate)
     for target, text in ((junit, junit_xml(gate) if junit else ""), (markdown_path, summary)):
         if target is not None:
             _write(Path(target), text)
     append_step_summary(summary)
-    return gate, (json.dumps(gate, indent=2) if as_json else None)
 
 
 def _write(path: Path, text: str) -> None:

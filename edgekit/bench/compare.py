@@ -66,6 +66,9 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
             if baseline is not None:
                 base_timing = timed[1]
                 comparisons.append(_comparison(path, baseline, timing, base_timing, warmup, threads, device.label))
+                if data is not None:
+                    comparisons[-1]["baseline_accuracy"] = on_device_accuracy(base_timing, images, labels, dataset,
+                                                                              baseline, device, note)
             entry = _entry(timing, latency)
             if data is not None:
                 entry["accuracy"] = on_device_accuracy(timing, images, labels, dataset, path, device, note)
@@ -74,9 +77,13 @@ def bench(paths: list[Path], threads: int, runs: int, warmup: int, baseline: Pat
             for c in comparisons:
                 c["baseline_cold_start"] = base_timing.cold_start
         env = device.environment()
-    return {"results": results, "comparisons": comparisons,
-            "settings": {**settings, "cpus": results[0]["latency_ms"]["cpus"] if results else cpus},
-            "env": {**env, "threads": threads}}
+    out = {"results": results, "comparisons": comparisons,
+           "settings": {**settings, "cpus": results[0]["latency_ms"]["cpus"] if results else cpus},
+           "env": {**env, "threads": threads}}
+    if baseline is not None:
+        out["baseline"] = {"path": str(baseline), "format": format_for_path(baseline).name,
+                           "size_bytes": baseline.stat().st_size, "sha256": sha256_file(baseline)}
+    return out
 
 
 def _latency(timing: FileTiming, warmup: int, threads: int, device: str) -> dict:

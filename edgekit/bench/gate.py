@@ -5,6 +5,14 @@ Latency limits are decided by tests on the per-run samples in report.json (edgek
 when the violation is significant, passes only when compliance is, and is inconclusive otherwise (exit code 3).
 `alpha` in the budget file is the family-wise false-alarm probability of one gate run; it is split evenly over the
 latency tests (Bonferroni), so a report with many latency checks is no likelier to fail CI by chance.
+
+The `*_vs_reference` limits and `max_size_growth` compare each artifact with its `vs_reference` record: the file of
+an earlier run (compress --reference RUN_DIR) or bench's --baseline file, timed interleaved with it in the same
+run. A report without that record fails them as "not measured", never passes them.
+
+`evaluate` reads these keys of a report: model, data, accuracy_pytorch, baseline_is_artifacts, baseline[] and
+artifacts[] (format, precision, path, status, size_bytes, params, macs, latency_ms, accuracy, vs_reference; an
+optional per-artifact `model`), so `edgekit bench --budget` gates its own measurements without a compress report.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from edgekit.core.errors import (
 )
 
 VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_BUDGET, "inconclusive": EXIT_INCONCLUSIVE, "error": EXIT_USAGE}
+NO_REFERENCE = "no reference measured with this file (compress --reference RUN_DIR, or bench --baseline FILE)"
+NO_MODEL_FACTS = "the file is not listed in a run directory's report.json (edgekit bench of a bare file)"
 METHOD = ("latency: Mann–Whitney U on log latency for ratios, exact binomial sign test for p50/p90; "
           "fail/pass only when significant at alpha (Bonferroni over latency tests), else inconclusive")
 
@@ -104,10 +114,14 @@ def _size(report, artifact, limit, alpha) -> dict:
 
 
 def _params(report, artifact, limit, alpha) -> dict:
+    if artifact.get("params") is None:
+        return _not_measured("max_params", limit, NO_MODEL_FACTS)
     return _at_most("max_params", artifact["params"], limit, f"{artifact['params'] / 1e6:.3f} M")
 
 
 def _macs(report, artifact, limit, alpha) -> dict:
+    if artifact.get("macs") is None:
+        return _not_measured("max_macs", limit, NO_MODEL_FACTS)
     return _at_most("max_macs", artifact["macs"], limit, f"{artifact['macs'] / 1e9:.4f} G per image")
 
 
@@ -141,8 +155,12 @@ def _reference_top1(report: dict, artifact: dict) -> tuple[float | None, str]:
 
 
 def _baseline(report: dict, artifact: dict) -> dict | None:
+    """The FP32 baseline of the artifact's format; in `edgekit bench`'s gate input, the baseline timed with it."""
     for entry in report.get("baseline") or []:
-        if entry["format"] == artifact["format"] and entry.get("status", "ok") == "ok":
+        if entry.get("status", "ok") != "ok":
+            continue
+        timed_with = entry.get("timed_with")
+        if timed_with == artifact["path"] or (timed_with is None and entry["format"] == artifact["format"]):
             return entry
     return None
 
@@ -179,20 +197,64 @@ def _ratio(report, artifact, limit, alpha) -> dict:
         return _not_measured(key, limit, "no latency in the report (benchmark disabled?)")
     if base is None or not base.get("latency_ms"):
         return _not_measured(key, limit, f"no {artifact['format']} baseline measured in the same run")
-    p50s = f"p50 {artifact['latency_ms']['p50']:.4g} / {base['latency_ms']['p50']:.4g} ms"
     if report.get("baseline_is_artifacts"):  # one measurement on both sides: the ratio is exactly 1, no test
         return _at_most(key, 1.0, limit, "the artifact is its own baseline (no compression stage ran)")
-    if artifact["latency_ms"].get("throttled") or base["latency_ms"].get("throttled"):
+    return _latency_ratio(key, artifact["latency_ms"], base["latency_ms"], limit, alpha)
+
+
+def _ratio_vs_reference(report, artifact, limit, alpha) -> dict:
+    key = "max_latency_ratio_vs_reference"
+    reference = artifact.get("vs_reference")
+    if not artifact.get("latency_ms"):
+        return _not_measured(key, limit, "no latency in the report (benchmark disabled?)")
+    if not reference:
+        return _not_measured(key, limit, NO_REFERENCE)
+    if not reference.get("latency_ms"):
+        return _not_measured(key, limit, f"the reference {reference['path']} was not timed in this run")
+    return _latency_ratio(key, artifact["latency_ms"], reference["latency_ms"], limit, alpha)
+
+
+def _latency_ratio(key: str, latency: dict, other: dict, limit, alpha) -> dict:
+    """The ratio test of two latency records timed interleaved in one run (candidate over baseline/reference)."""
+    p50s = f"p50 {latency['p50']:.4g} / {other['p50']:.4g} ms"
+    if latency.get("throttled") or other.get("throttled"):
         return _row(key, limit, None, "inconclusive", "the device was too hot when it was timed")
-    cand, ref = _samples(artifact), _samples(base)
+    cand, ref = latency.get("samples") or None, other.get("samples") or None
     if cand is None or ref is None:
-        observed = round(artifact["latency_ms"]["p50"] / base["latency_ms"]["p50"], 4)
+        observed = round(latency["p50"] / other["p50"], 4)
         return _row(key, limit, observed, "inconclusive", f"the report has no per-run samples to test ({p50s})")
     # observed: the Hodges–Lehmann ratio the test decides on; it equals the p50 ratio when the candidate is the
     # baseline scaled, and stays stable when contention makes latencies bimodal and sample medians jump modes
     test = ratio_test(cand, ref, limit, alpha)
     observed = round(test.estimate, 4) if test.estimate is not None else None
     return _row(key, limit, observed, test.verdict, f"{_describe(test, '', alpha)} ({p50s})", test)
+
+
+def _size_growth(report, artifact, limit, alpha) -> dict:
+    key = "max_size_growth"
+    reference = artifact.get("vs_reference")
+    if not reference or not reference.get("size_bytes"):
+        return _not_measured(key, limit, NO_REFERENCE)
+    growth = round(artifact["size_bytes"] / reference["size_bytes"], 4)
+    return _at_most(key, growth, limit, f"{artifact['size_bytes']:,} vs {reference['size_bytes']:,} bytes "
+                                        f"(reference {reference['path']})")
+
+
+def _top1_drop_vs_reference(report, artifact, limit, alpha) -> dict:
+    key = "max_top1_drop_vs_reference"
+    acc, reference = artifact.get("accuracy"), artifact.get("vs_reference")
+    if not acc:
+        return _not_measured(key, limit, f"no top-1 in the report (data {report.get('data')!r})")
+    if not reference:
+        return _not_measured(key, limit, NO_REFERENCE)
+    theirs = reference.get("accuracy")
+    if not theirs:
+        return _not_measured(key, limit, f"the reference {reference['path']} has no top-1")
+    if (theirs["dataset"], theirs["n"]) != (acc["dataset"], acc["n"]):
+        return _not_measured(key, limit, f"the reference's top-1 is on {theirs['n']} {theirs['dataset']} images, "
+                                         f"this file's on {acc['n']} {acc['dataset']} images: not comparable")
+    drop = round(theirs["top1"] - acc["top1"], 4)
+    return _at_most(key, drop, limit, f"{acc['top1']:.2f}% vs {theirs['top1']:.2f}% (reference {reference['path']})")
 
 
 def _describe(test: LatencyDecision, unit: str, alpha: float) -> str:
@@ -211,4 +273,6 @@ CHECKS = {
     "max_latency_p50_ms": _percentile("max_latency_p50_ms", 0.5),
     "max_latency_p90_ms": _percentile("max_latency_p90_ms", 0.9),
     "max_latency_ratio": _ratio, "min_top1": _top1, "max_top1_drop": _top1_drop,
+    "max_latency_ratio_vs_reference": _ratio_vs_reference, "max_size_growth": _size_growth,
+    "max_top1_drop_vs_reference": _top1_drop_vs_reference,
 }

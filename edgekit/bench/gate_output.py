@@ -16,7 +16,10 @@ MARK = {"pass": "✅ pass", "fail": "❌ FAIL", "inconclusive": "⚠️ inconclu
 
 SHORT = {"max_size_mb": ("size", ".2f"), "max_params": ("params", ","), "max_macs": ("MACs", ","),
          "max_latency_p50_ms": ("p50", ".3f"), "max_latency_p90_ms": ("p90", ".3f"),
-         "max_latency_ratio": ("latency ratio", ".3f"), "min_top1": ("top-1", ".2f"), "max_top1_drop": ("top-1 drop", ".2f")}
+         "max_latency_ratio": ("latency ratio", ".3f"), "min_top1": ("top-1", ".2f"), "max_top1_drop": ("top-1 drop", ".2f"),
+         "max_latency_ratio_vs_reference": ("latency vs reference", ".3f"),
+         "max_size_growth": ("size vs reference", ".3f"),
+         "max_top1_drop_vs_reference": ("top-1 drop vs reference", ".2f")}
 
 
 def limit_text(check: dict) -> str:

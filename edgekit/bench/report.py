@@ -83,7 +83,51 @@ def terminal_table(report: dict) -> Group:
                          no_wrap=True)
     for (kind, a), speedup in zip(records(report), ups):
         table.add_row(*_terminal_row(kind, a, speedup))
-    return Group(table, *errors(report))
+    return Group(table, *reference_lines(report), *errors(report))
+
+
+def _versus(a: dict) -> tuple[str, str, str]:
+    """(latency ratio with its CI, size growth, top-1 drop) of an artifact's vs_reference, as text."""
+    versus = a["vs_reference"]
+    ratio = "not timed" if versus.get("ratio") is None else (
+        f"{versus['ratio']:.3f}× ({versus['ratio_ci'][0]:.3f}–{versus['ratio_ci'][1]:.3f})")
+    drop = versus.get("top1_drop")
+    return ratio, f"{versus['size_growth']:.3f}×", "-" if drop is None else f"{drop:+.2f} points"
+
+
+def reference_lines(report: dict) -> list[Text]:
+    """One line per artifact compared with the reference run (--reference): latency ratio, size growth, top-1."""
+    lines = []
+    for a in report["artifacts"]:
+        if a.get("vs_reference"):
+            ratio, growth, drop = _versus(a)
+            line = Text(f"vs reference {a['format']}: latency {ratio}, size {growth}, top-1 drop {drop}",
+                        no_wrap=True, overflow="ellipsis")
+            line.truncate(WIDTH, overflow="ellipsis")
+            lines.append(line)
+    return lines
+
+
+def reference_section(report: dict) -> list[str]:
+    """Markdown: each artifact against the reference run's file of its format, timed interleaved in this run."""
+    compared = [a for a in report["artifacts"] if a.get("vs_reference")]
+    reference = report.get("reference")
+    if not compared or not reference:
+        return []
+    lines = ["", "## Against the reference", "",
+             f"Reference run `{reference['run']}` ({reference['model']}, edgekit {reference['edgekit_version']}); "
+             "its files were timed interleaved with this run's, on the same device."
+             + (f" Not in the reference: {', '.join(reference['missing_formats'])}."
+                if reference["missing_formats"] else ""), "",
+             "| format | reference file | p50 ms (this / reference) | latency ratio (95% CI) | size growth | top-1 drop |",
+             "|---|---|---|---|---|---|"]
+    for a in compared:
+        versus = a["vs_reference"]
+        ratio, growth, drop = _versus(a)
+        p50s = "-" if not versus.get("latency_ms") or not a.get("latency_ms") else (
+            f"{a['latency_ms']['p50']:.3f} / {versus['latency_ms']['p50']:.3f}")
+        lines.append(f"| {a['format']} | `{versus['path']}` | {p50s} | {ratio} | {growth} | {drop} |")
+    return lines
 
 
 def markdown(report: dict) -> str:
@@ -105,6 +149,7 @@ def markdown(report: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in rows(report)]
     if report.get("baseline_is_artifacts"):
         lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
+    lines += reference_section(report)
     lines += int8_section(report)
     lines += ["", "## Stages", "", "| stage | seconds | cache | metrics |", "|---|---|---|---|"]
     for stage in report["stages"]:

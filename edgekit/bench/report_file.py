@@ -75,7 +75,27 @@ def _entry_problem(entry: dict) -> str | None:
     if accuracy and not (0 <= accuracy["top1"] <= accuracy["top5"] <= 100 and accuracy["n"] >= 1):
         return f"accuracy top1 {accuracy['top1']} / top5 {accuracy['top5']} / n {accuracy['n']} is impossible"
     latency = entry.get("latency_ms")
-    return _latency_problem(latency) if latency else None
+    problem = _latency_problem(latency) if latency else None
+    return problem or _reference_problem(entry)
+
+
+def _reference_problem(entry: dict) -> str | None:
+    """A `vs_reference` that no same-run comparison can produce."""
+    reference = entry.get("vs_reference")
+    if not reference:
+        return None
+    if reference["size_bytes"] <= 0:
+        return f"vs_reference.size_bytes is {reference['size_bytes']}"
+    latency, theirs = entry.get("latency_ms"), reference.get("latency_ms")
+    if not theirs:
+        return None
+    problem = _latency_problem(theirs)
+    if problem:
+        return f"vs_reference: {problem}"
+    if latency and latency.get("device", "local") != theirs.get("device", "local"):
+        return (f"vs_reference was timed on {theirs.get('device')}, the file on {latency.get('device')}: not a "
+                "same-run comparison")
+    return None
 
 
 def _latency_problem(latency: dict) -> str | None:

@@ -19,6 +19,12 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
           baseline: Annotated[Optional[Path], typer.Option(
               "--baseline", help="artifact to compare against (timed interleaved)")] = None,
           data: Annotated[Optional[str], typer.Option("--data", help="measure accuracy on this data too")] = None,
+          budget: Annotated[Optional[Path], typer.Option(
+              "--budget", help="gate the files on this budget YAML, --baseline as their reference (docs/budgets.md)")]
+          = None,
+          junit: Annotated[Optional[Path], typer.Option("--junit", help="with --budget: write JUnit XML here")] = None,
+          markdown: Annotated[Optional[Path], typer.Option(
+              "--markdown", help="with --budget: write a markdown summary here (and to $GITHUB_STEP_SUMMARY)")] = None,
           runtime: Annotated[str, typer.Option("--runtime", help="cpu: each format's own runtime; tensorrt: "
                                                "engines from .onnx files, timed with trtexec (NVIDIA GPU, Jetson); "
                                                "ort-cuda, ort-tensorrt: onnxruntime's execution providers (ssh)",
@@ -30,12 +36,16 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
                                              rich_help_panel="TensorRT")] = 64,
           as_json: AsJson = False, **options: Any) -> None:
     """Time artifacts in their own runtimes (cold start and peak memory in a child process); with --baseline,
-    report the latency ratio and its confidence interval."""
+    report the latency ratio and its confidence interval; with --budget, gate them like `edgekit check` (exit 0
+    pass, 1 violated, 2 bad input, 3 inconclusive)."""
     from pydantic import ValidationError
 
+    from edgekit.bench.bench_gate import BenchGate
+    from edgekit.bench.check import publish
     from edgekit.bench.compare import bench as run_bench
     from edgekit.bench.compare import to_json
     from edgekit.bench.cpus import parse_cpus
+    from edgekit.bench.gate_output import print_gate
     from edgekit.bench.tables import bench_summary
     from edgekit.core.options import BenchOptions
     from edgekit.core.recipe import describe_validation_error
@@ -48,6 +58,8 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
                                    if name.startswith("bench" + schema.SEPARATOR)})
     except ValidationError as exc:
         raise EdgekitError(describe_validation_error(exc)) from exc
+    if budget is None and (junit is not None or markdown is not None):
+        raise EdgekitError("--junit and --markdown write the budget gate's results: add --budget FILE")
     device = open_device(settings.device, settings.devices)
     cpus = None
     if settings.cpus:
@@ -55,16 +67,27 @@ def bench(artifacts: Annotated[list[Path], typer.Argument(help=".onnx, .tflite o
     if runtime not in ("cpu", "tensorrt", "ort-cuda", "ort-tensorrt"):
         raise EdgekitError(f"--runtime {runtime}: choose cpu, tensorrt, ort-cuda or ort-tensorrt")
     if runtime == "tensorrt":
+        if budget is not None:
+            raise EdgekitError("--budget gates per-run samples of the CPU runtimes and onnxruntime's providers; "
+                               "--runtime tensorrt is not gated yet")
         _tensorrt(artifacts, device, precision, batch, data, as_json)
         return
+    gate = BenchGate(budget, artifacts, baseline, data, device.label) if budget is not None else None
     result = run_bench(artifacts, settings.threads, settings.runs, settings.warmup, baseline, data,
                        options["data__eval_samples"], warmup_seconds=settings.warmup_seconds,
                        min_seconds=settings.min_seconds, cpus=cpus, device=device,
                        provider=runtime.removeprefix("ort-") if runtime.startswith("ort-") else None)
+    verdict = gate.evaluate(result) if gate is not None else None
+    if verdict is not None:
+        publish(verdict, junit, markdown)
+        result["gate"] = verdict
     if as_json:
         typer.echo(to_json(result))
     else:
         console.print(bench_summary(result))
+    if verdict is not None:
+        print_gate(verdict)
+        raise typer.Exit(verdict["exit_code"])
 
 
 def _tensorrt(artifacts: list[Path], device, precision: str, batch: int, data: str | None, as_json: bool) -> None:

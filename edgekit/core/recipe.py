@@ -52,6 +52,9 @@ class Recipe(BaseModel):
     cache: bool = option(True, "reuse stage outputs from the content-addressed cache ($EDGEKIT_CACHE)")
     refresh: list[str] = option(list, "comma list of stages to recompute even when cached (e.g. bench)")
     resume: Path | None = option(None, "continue a training stage from its state file (.<run>.<stage>-state.pt)")
+    reference: Path | None = option(None, "an earlier run directory (e.g. main's CI artifact): its files of this "
+                                    "run's formats are timed interleaved with this run's; budgets *_vs_reference, "
+                                    "max_size_growth")
     data: DataOptions = Field(default_factory=DataOptions)
     teacher: TeacherOptions = Field(default_factory=TeacherOptions)
     train: TrainOptions = Field(default_factory=TrainOptions)

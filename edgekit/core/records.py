@@ -101,13 +101,48 @@ class Timing(Record):
 
 
 class BenchResult(Record):
-    """The bench stage's output: the file's timing, and its FP32 baseline's when both ran interleaved."""
+    """The bench stage's output: the file's timing, and its FP32 baseline's and the reference run's file's when they
+    ran interleaved with it."""
 
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
     candidate: Timing | None = None
     baseline: Timing | None = None
+    reference: Timing | None = None
     device_env: dict | None = None  # the remote device's environment (this host's is the report's env)
+
+
+class ReferenceFile(Record):
+    """The reference stage's output: one shipped file of an earlier run directory (compress --reference RUN_DIR),
+    checked against that run's report.json; its facts and top-1 are that report's."""
+
+    run: str  # the reference run directory, as given
+    path: str  # inside the run directory
+    format: str
+    sha256: str
+    size_bytes: int
+    precision: str
+    model: str
+    accuracy: Accuracy | None = None
+
+
+class ReferenceComparison(Record):
+    """An artifact's `vs_reference`: the file it was compared with (an earlier run's file of the same format, or
+    bench's --baseline), timed interleaved with it in this run on the same device."""
+
+    run: str | None = None  # the reference run directory; None for `edgekit bench --baseline FILE`
+    path: str
+    sha256: str
+    size_bytes: int
+    precision: str | None = None
+    model: str | None = None
+    size_growth: float  # this file's size / the reference's
+    latency_ms: Latency | None = None  # the reference's, with its samples (the gate's ratio test reads them)
+    ratio: float | None = None  # p50 / the reference's p50
+    ratio_ci: list[float] | None = None  # bootstrap 95% interval of that ratio
+    accuracy: Accuracy | None = None  # the reference's top-1 (from its report, or measured by bench --data)
+    top1_drop: float | None = None  # points: the reference's top-1 - this file's, when both are on the same data
+    note: str | None = None  # why top1_drop is missing
 
 
 class ArtifactRecord(FileFacts):
@@ -124,6 +159,7 @@ class ArtifactRecord(FileFacts):
     error: str | None = None
     int8_census: dict | None = None
     vs_fp32: dict | None = None
+    vs_reference: ReferenceComparison | None = None
     device_accuracy: dict | None = None
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from edgekit import __version__
 from edgekit.bench.environment import environment
 from edgekit.bench.plots import accuracy_latency_plot, latency_plot
+from edgekit.bench.reference import comparison
 from edgekit.bench.report import write_report
 from edgekit.core.formats import FORMATS
 from edgekit.core.io import ensure_free_space
-from edgekit.core.records import REPORT_SCHEMA, ArtifactRecord, Report, StageRecord
+from edgekit.core.records import REPORT_SCHEMA, ArtifactRecord, ReferenceComparison, Report, StageRecord
 from edgekit.stages.model_stage import CHECKPOINT_DIR
 
 FAILED_DIR = "failed"
@@ -75,6 +76,37 @@ def compare_to_baseline(artifacts: list[ArtifactRecord], baseline: list[Artifact
             record.latency_ms.interleaved_with, base.latency_ms.interleaved_with = base.path, record.path
 
 
+def compare_to_reference(plan, steps: dict, artifacts: list[ArtifactRecord]) -> None:
+    """Each shipped file against the reference run's file of its format (--reference): size growth, the latency
+    ratio of the two timed interleaved by this run's bench stage, and the top-1 difference."""
+    for record in artifacts:
+        found = _output(plan, steps, "reference", record.format)
+        if found is None or found.record is None or record.status != "ok":
+            continue
+        ref = found.record
+        timed = _output(plan, steps, "bench", record.format)
+        timing = timed.record.reference if timed is not None and timed.record is not None else None
+        latency = timing.latency_ms.model_copy(update={"interleaved_with": record.path}) if timing else None
+        record.vs_reference = ReferenceComparison(**comparison(
+            record.size_bytes, _dumped(record.latency_ms), _dumped(record.accuracy), path=ref.path, sha256=ref.sha256,
+            reference_size=ref.size_bytes, reference_latency=_dumped(latency), reference_accuracy=_dumped(ref.accuracy),
+            run=ref.run, precision=ref.precision, model=ref.model))
+
+
+def _dumped(record) -> dict | None:
+    return record.model_dump(mode="json") if record is not None else None
+
+
+def reference_summary(plan) -> dict | None:
+    """report.json `reference`: the run compared with, and which of this run's formats it had."""
+    run = plan.setting.reference
+    if run is None:
+        return None
+    compared = [n.target for n in plan.nodes if n.stage.name == "reference"]
+    return {"run": str(run.directory), "model": run.report["model"], "edgekit_version": run.report["edgekit_version"],
+            "formats": compared, "missing_formats": [s.name for s in plan.setting.formats if s.name not in compared]}
+
+
 def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]]:
     """report.json as a dict, and the run-directory path -> source file of every exported file."""
     setting = plan.setting
@@ -88,17 +120,21 @@ def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]
                 files[record.path] = source
     artifacts, baseline = groups["artifact"], groups["baseline"]
     compare_to_baseline(artifacts, baseline)
+    compare_to_reference(plan, steps, artifacts)
     accuracy = _accuracy(plan, steps, "artifact")
     report = Report(
         model=setting.spec.name, timm_id=setting.spec.timm_id, edgekit_version=__version__,
         img_size=setting.img_size, num_classes=setting.num_classes, data=setting.data.name,
         env=environment(setting.recipe.bench.threads), recipe=setting.recipe.model_dump(mode="json"),
         stages=stage_records(plan, steps), artifacts=artifacts,
-        baseline=baseline if plan.compressed else [a.model_copy(deep=True) for a in artifacts],
+        baseline=baseline if plan.compressed else [a.model_copy(deep=True, update={"vs_reference": None})
+                                                   for a in artifacts],
         accuracy_pytorch=accuracy, ok=all(a.status == "ok" for a in [*artifacts, *baseline]),
         cache={"hits": [n.id for n in plan.nodes if n.id in steps and steps[n.id].cached],
                "misses": [n.id for n in plan.nodes if n.id in steps and not steps[n.id].cached]},
     ).model_dump(mode="json")
+    if plan.setting.reference is not None:
+        report["reference"] = reference_summary(plan)
     device_envs = [steps[n.id].output.record.device_env for n in plan.nodes if n.stage.name == "bench"
                    and n.id in steps and getattr(steps[n.id].output.record, "device_env", None)]
     if device_envs:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit import __version__
+from edgekit.bench.reference import load_reference_run
 from edgekit.core.cache import digest
 from edgekit.core.errors import EdgekitError
 from edgekit.core.formats import parse_formats
@@ -29,6 +30,7 @@ from edgekit.stages import (
     Int8,
     Kd,
     Prune,
+    Reference,
     Teacher,
     Verify,
 )
@@ -101,6 +103,8 @@ def resolve_setting(recipe: Recipe) -> Setting:
     data = describe_data(recipe.data.source, recipe.data.subset, recipe.seed)
     setting = Setting(recipe, spec, img_size, _num_classes(recipe, data, checkpoint), data, formats, checkpoint)
     setting.teacher_trains = will_train(setting)
+    if recipe.reference is not None:  # a directory that is not a valid run is refused here, before any work
+        setting.reference = load_reference_run(recipe.reference)
     if recipe.resume is not None:  # a corrupt, truncated or foreign state file is refused (and left untouched)
         check_model(read_state(recipe.resume), recipe.resume, spec.name)
     check_writable_out(recipe.run_dir(), recipe.overwrite)
@@ -127,7 +131,8 @@ def _num_classes(recipe: Recipe, data, checkpoint) -> int:
 
 
 def lay_out(setting: Setting) -> Plan:
-    """Every stage of the run as a node: the model chain, then per format export → verify (→ baseline) → bench."""
+    """Every stage of the run as a node: the model chain, then per format export → verify (→ baseline), the
+    reference run's file (--reference), bench."""
     recipe, plan = setting.recipe, Plan(setting)
     teacher = plan.add(Teacher())
     plan.chain.append(teacher)
@@ -146,12 +151,18 @@ def lay_out(setting: Setting) -> Plan:
         for model, role in roles:
             exported = plan.add(Export(), {"model": model}, spec.name, role)
             plan.add(Verify(), {"file": exported, "model": model}, spec.name, role)
+    references = {}
+    if setting.reference is not None:  # the earlier run's file of each format both runs have
+        for fmt in setting.reference.formats_for([spec.name for spec in setting.formats]):
+            references[fmt] = plan.add(Reference(), target=fmt)
     if recipe.bench.enabled:
         for spec in setting.formats:
             inputs = {"check": plan.find("verify", spec.name), "file": plan.find("export", spec.name)}
             if plan.compressed:
                 inputs.update(baseline_check=plan.find("verify", spec.name, "baseline"),
                               baseline_file=plan.find("export", spec.name, "baseline"))
+            if spec.name in references:
+                inputs["reference"] = references[spec.name]
             plan.add(Bench(), inputs, spec.name)
     if recipe.budget.file is not None:
         plan.add(Gate())

@@ -16,8 +16,9 @@ from edgekit.stages.gate import Gate
 from edgekit.stages.prune import Prune
 from edgekit.stages.quantize import Int8
 from edgekit.stages.recover import Finetune, Kd
+from edgekit.stages.reference import Reference
 from edgekit.stages.teacher import Teacher
 from edgekit.stages.verify import Verify
 
 __all__ = ["STAGES", "Bench", "Context", "Evaluate", "Export", "Finetune", "Gate", "Int8", "Kd", "ModelArtifact",
-           "Node", "Output", "Prune", "Setting", "Stage", "Teacher", "Verify"]
+           "Node", "Output", "Prune", "Reference", "Setting", "Stage", "Teacher", "Verify"]

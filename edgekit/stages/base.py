@@ -18,6 +18,7 @@ from edgekit.core.registry import Registry
 if TYPE_CHECKING:
     import torch
 
+    from edgekit.bench.reference import ReferenceRun
     from edgekit.core.formats import FormatSpec
     from edgekit.core.recipe import Recipe
     from edgekit.data import DataBundle
@@ -83,6 +84,7 @@ class Setting:
     formats: list["FormatSpec"]
     checkpoint: "ModelDescription | None" = None  # MODEL is a checkpoint directory
     teacher_trains: bool = False  # the teacher stage will train (no weights, or a new head)
+    reference: "ReferenceRun | None" = None  # --reference RUN_DIR, validated
 
 
 @dataclass

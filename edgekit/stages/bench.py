@@ -1,7 +1,8 @@
 """The bench stage: cold start in a child process, then latency in the file's own runtime.
 
-With a baseline (the uncompressed FP32 model in the same format) both files are timed interleaved in A B B A
-rounds, so machine drift hits both and the gate's ratio test compares like with like. The host's CPU, flags and
+With a baseline (the uncompressed FP32 model in the same format) and/or a reference (the file of the same format
+of an earlier run, `compress --reference RUN_DIR`) all files are timed interleaved in A B C / C B A rounds, so
+machine drift hits all alike and the gate's ratio tests compare like with like. The host's CPU, flags and
 core count key the cache: a result measured on one machine is never reused on another.
 """
 
@@ -23,6 +24,7 @@ from edgekit.core.ui import info
 from edgekit.devices import Device, DeviceLost, TimingRequest, open_device
 from edgekit.devices.config import cpu_list
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
+from edgekit.stages.reference import reference_path
 
 log = logging.getLogger(__name__)
 
@@ -69,29 +71,33 @@ class Bench(Stage):
 
     def describe(self, node: Node, setting: Setting) -> str:
         bench = node.options.bench
-        pair = ", interleaved with the baseline" if "baseline_file" in node.inputs else ""
+        partners = _partners(node)
+        pair = f", interleaved with {' and '.join(partners)}" if partners else ""
         where = f" on {bench.device}" if bench.device != "local" else ""
         return f"{bench.runs} runs, {bench.threads} thread(s){pair}{where}"
 
     def estimate(self, node: Node, setting: Setting, probe_speed) -> float | None:
         bench = node.options.bench
-        files = 2 if "baseline_file" in node.inputs else 1
+        files = 1 + len(_partners(node))
         runs = files * (bench.warmup + bench.runs)
         return files * COLD_START_SECONDS + max(probe_speed.inference_seconds(runs, single=True),
                                                 files * (bench.warmup_seconds + bench.min_seconds))
 
     def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
         bench = node.options.bench
-        candidate, baseline = _path(inputs, ""), _path(inputs, "baseline_")
-        if candidate is None and baseline is None:
+        files = {"candidate": _path(inputs, ""), "baseline": _path(inputs, "baseline_"),
+                 "reference": reference_path(inputs.get("reference"))}
+        if files["candidate"] is None:  # a reference is timed to compare with this run's file: not without it
+            files["reference"] = None
+        files = {role: path for role, path in files.items() if path is not None}
+        if not files:
             return Output({"skipped": "no verified file to time"}, ok=False)
         device = _device(bench)
         images = labels = None
-        if device.kind != "local" and ctx.setting.data.labelled and candidate is not None:
+        if device.kind != "local" and ctx.setting.data.labelled and "candidate" in files:
             images, labels = stacked(limited(ctx.data.val, ctx.setting.recipe.data.eval_samples or REMOTE_EVAL_SAMPLES))
         try:
-            result = measure(candidate, baseline, node.target, bench, device, images, labels,
-                             ctx.setting.data.name)
+            result = measure(files, node.target, bench, device, images, labels, ctx.setting.data.name)
         except (ResourceError, DeviceLost):
             raise
         except Exception as exc:  # a runtime that cannot time the file fails that file, not the run
@@ -99,31 +105,41 @@ class Bench(Stage):
             result = BenchResult(status="failed", error=f"benchmark failed: {first_line(exc, 300)}")
         timing = result.candidate or result.baseline
         metrics = {"p50": timing.latency_ms.p50 if timing else None, "status": result.status}
+        if result.reference is not None:
+            metrics["reference_p50"] = result.reference.latency_ms.p50
         return Output(metrics, record=result, ok=result.status == "ok")
 
 
-def measure(candidate: Path | None, baseline: Path | None, fmt: str, bench, device: Device,
-            images: np.ndarray | None = None, labels: np.ndarray | None = None, dataset: str = "") -> BenchResult:
-    """Cold start of each file, then latency on `device`: interleaved when both files are given; with images (a
-    remote device), the candidate's top-1 on the device and its parity with the same file run on this host."""
-    paths = [p for p in (candidate, baseline) if p is not None]
+def _partners(node: Node) -> list[str]:
+    """What the node's file is timed interleaved with: the FP32 baseline, the reference run's file."""
+    return [name for name, key in (("the baseline", "baseline_file"), ("the reference", "reference"))
+            if key in node.inputs]
+
+
+def measure(files: dict[str, Path], fmt: str, bench, device: Device, images: np.ndarray | None = None,
+            labels: np.ndarray | None = None, dataset: str = "") -> BenchResult:
+    """Cold start of each file, then latency on `device`, all files interleaved (A B C, C B A rounds); `files` maps
+    a role of BenchResult (candidate, baseline, reference) to its file. With images (a remote device), the
+    candidate's top-1 on the device and its parity with the same file run on this host."""
+    roles = list(files)
     request = TimingRequest(threads=bench.threads, runs=bench.runs, warmup=bench.warmup,
                             warmup_seconds=bench.warmup_seconds, min_seconds=bench.min_seconds,
                             cpus=parse_cpus(bench.cpus) if bench.cpus and device.kind == "local" else
                             (cpu_list(bench.cpus) if bench.cpus else None))
     with device.session():
-        timed = device.time_files([(path, fmt) for path in paths], request, images=images)
+        timed = device.time_files([(files[role], fmt) for role in roles], request, images=images)
         device_env = device.environment() if device.kind != "local" else None
-    timings = [Timing(latency_ms=Latency(**device_latency(t, bench.warmup, bench.threads, device.label),
-                                         interleaved_with="baseline" if len(paths) == 2 else None),
-                      load_ms=t.cold_start.get("load_ms"), cold_start=t.cold_start)
-               for t in timed]
-    result = BenchResult(candidate=timings[0] if candidate is not None else None,
-                         baseline=timings[-1] if baseline is not None else None, device_env=device_env)
+    timings = {role: Timing(latency_ms=Latency(**device_latency(t, bench.warmup, bench.threads, device.label),
+                                               interleaved_with=", ".join(r for r in roles if r != role) or None),
+                            load_ms=t.cold_start.get("load_ms"), cold_start=t.cold_start)
+               for role, t in zip(roles, timed)}
+    result = BenchResult(**timings, device_env=device_env)
     if images is not None and result.candidate is not None:
-        result.candidate.device_accuracy = on_device_accuracy(timed[0], images, labels, dataset, candidate, device)
-    first = result.candidate or result.baseline
+        result.candidate.device_accuracy = on_device_accuracy(timed[roles.index("candidate")], images, labels,
+                                                              dataset, files["candidate"], device)
+    first = timings[roles[0]]
     where = "" if device.kind == "local" else f" on {device.label}"
+    others = ", ".join(f"{role} {timings[role].latency_ms.p50:.3f} ms" for role in roles[1:])
     info(f"bench: {fmt} p50 {first.latency_ms.p50:.3f} ms at {bench.threads} thread(s){where}"
-         + (f" (baseline {result.baseline.latency_ms.p50:.3f} ms, interleaved)" if len(paths) == 2 else ""))
+         + (f" ({others}, interleaved)" if others else ""))
     return result

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from edgekit.bench.budget import LATENCY_LIMITS, load_budgets
+from edgekit.bench.budget import ACCURACY_LIMITS, LATENCY_LIMITS, REFERENCE_LIMITS, load_budgets
 from edgekit.bench.gate import gate_run
 from edgekit.core.errors import EdgekitError
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
-
-ACCURACY_LIMITS = ("min_top1", "max_top1_drop")
 
 
 @register
@@ -21,13 +19,17 @@ class Gate(Stage):
 
     def check(self, node: Node, setting: Setting) -> None:
         """The budget file loads, and what the limits of the budgets matching this run's files need is in the plan
-        (timings, labelled data)."""
+        (timings, labelled data, a reference run)."""
         path = setting.recipe.budget.file
         precision = "int8" if setting.recipe.int8.enabled else "fp32"
         files = [{"model": setting.spec.name, "format": spec.name, "precision": precision, "device": "local"}
                  for spec in setting.formats]
         limits = {key for budget in load_budgets(path).budgets if any(budget.match.matches(f) for f in files)
                   for key in budget.limits()}
+        reference = [key for key in REFERENCE_LIMITS if key in limits]
+        if reference and setting.reference is None:
+            raise EdgekitError(f"--budget '{path}' limits {', '.join(reference)} against a reference run, but no "
+                               "--reference RUN_DIR is given to compare with")
         latency = sorted(limits & set(LATENCY_LIMITS))
         if latency and not setting.recipe.bench.enabled:
             raise EdgekitError(f"--budget '{path}' limits latency ({', '.join(latency)}) but --no-bench leaves "

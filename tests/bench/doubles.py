@@ -62,3 +62,38 @@ def assert_one_line_error(result, fragment: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("edgekit: error:") and fragment in lines[0], result.stderr
+
+
+def slowed_onnx(source, target, matmuls: int = 4, size: int = 32, seed: int = 0):
+    """A copy of an ONNX model (one float input, first output) with the same outputs, computed slower.
+
+    The extra work is a branch that depends on the input: the sum of the input scales a size×size matrix, which
+    goes through `matmuls` MatMul + Tanh steps; the branch's sum, multiplied by zero, is added to the first output.
+    onnxruntime cannot drop it: constant folding needs constant inputs and it does not rewrite x·0 as 0 (x might be
+    inf or NaN), so the branch runs on every call. Tanh keeps it finite, so the outputs are unchanged bit for bit.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    x, y = graph.input[0].name, graph.output[0].name
+    for node in graph.node:  # the first output is now computed as y_before_slowdown
+        node.output[:] = [f"{y}_before_slowdown" if o == y else o for o in node.output]
+        node.input[:] = [f"{y}_before_slowdown" if i == y else i for i in node.input]
+    rng = np.random.default_rng(seed)
+    weights = (rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32)
+    graph.initializer.extend([numpy_helper.from_array(weights, "slowdown_w"),
+                              numpy_helper.from_array(np.zeros((), np.float32), "slowdown_zero")])
+    nodes = [helper.make_node("ReduceSum", [x], ["slowdown_s"], keepdims=0),
+             helper.make_node("Mul", ["slowdown_w", "slowdown_s"], ["slowdown_m0"])]
+    for i in range(matmuls):
+        nodes += [helper.make_node("MatMul", [f"slowdown_m{i}", "slowdown_w"], [f"slowdown_p{i}"]),
+                  helper.make_node("Tanh", [f"slowdown_p{i}"], [f"slowdown_m{i + 1}"])]
+    nodes += [helper.make_node("ReduceSum", [f"slowdown_m{matmuls}"], ["slowdown_t"], keepdims=0),
+              helper.make_node("Mul", ["slowdown_t", "slowdown_zero"], ["slowdown_nothing"]),
+              helper.make_node("Add", [f"{y}_before_slowdown", "slowdown_nothing"], [y])]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+    return target

@@ -137,3 +137,50 @@ def test_gate_run_keeps_the_run_when_no_budget_matches(tmp_path):
     (tmp_path / "b.yaml").write_text("budgets: [{max_size_mb: 1}]\n")
     assert gate_run(make_report([make_artifact()]), tmp_path / "b.yaml", tmp_path)["verdict"] == "fail"
     assert ET.parse(tmp_path / "gate.junit.xml").getroot().find(".//failure") is not None
+
+
+def with_reference(artifact: dict, samples=None, size_bytes: int = 2_000_000, top1: float | None = None,
+                   dataset: str = "fashion-mnist") -> dict:
+    """`artifact` with a `vs_reference` record, as compress --reference writes it."""
+    from edgekit.bench.reference import comparison
+
+    theirs = make_artifact(samples=samples, size_bytes=size_bytes, top1=top1)
+    if theirs["accuracy"]:
+        theirs["accuracy"]["dataset"] = dataset
+    artifact["vs_reference"] = comparison(
+        artifact["size_bytes"], artifact["latency_ms"], artifact["accuracy"], path="test_effnet.onnx",
+        sha256="1" * 64, reference_size=size_bytes, reference_latency=theirs["latency_ms"],
+        reference_accuracy=theirs["accuracy"], run="runs/main")
+    return artifact
+
+
+REFERENCE_BUDGET = {"max_latency_ratio_vs_reference": 1.10, "max_size_growth": 1.05, "max_top1_drop_vs_reference": 0.5}
+
+
+def test_reference_limits_pass_on_an_identical_copy_and_fail_on_a_slower_bigger_one(rng):
+    same = with_reference(make_artifact(samples=lognormal(rng, 5.0, 200), top1=90.0),
+                          samples=lognormal(rng, 5.0, 200), top1=90.0)
+    gate = evaluate(make_report([same]), budgets(REFERENCE_BUDGET))
+    assert gate["verdict"] == "pass" and gate["latency_tests"] == 1, gate["checks"]
+    assert 0.95 < checks_by_key(gate)["max_latency_ratio_vs_reference"]["observed"] < 1.05
+    slower = with_reference(make_artifact(samples=lognormal(rng, 6.5, 200), size_bytes=2_200_000, top1=88.0),
+                            samples=lognormal(rng, 5.0, 200), top1=90.0)
+    got = checks_by_key(evaluate(make_report([slower]), budgets(REFERENCE_BUDGET)))
+    assert {k: c["verdict"] for k, c in got.items()} == dict.fromkeys(REFERENCE_BUDGET, "fail")
+    assert got["max_size_growth"]["observed"] == 1.1 and got["max_top1_drop_vs_reference"]["observed"] == 2.0
+    assert 1.2 < got["max_latency_ratio_vs_reference"]["observed"] < 1.4
+    assert got["max_latency_ratio_vs_reference"]["test"]["ci"][0] > 1.1  # the verdict and its interval agree
+
+
+def test_reference_limits_without_a_reference_are_not_measured_never_passed(rng):
+    gate = evaluate(make_report([make_artifact(samples=lognormal(rng, 5.0, 100), top1=90.0)]),
+                    budgets(REFERENCE_BUDGET))
+    assert gate["verdict"] == "fail"
+    assert all(c["verdict"] == "fail" and "not measured: no reference" in c["detail"] for c in gate["checks"])
+
+
+def test_top1_vs_a_reference_measured_on_other_data_is_not_compared(rng):
+    artifact = with_reference(make_artifact(top1=90.0), top1=95.0, dataset="cifar10")
+    assert "not compared" in artifact["vs_reference"]["note"]
+    check = evaluate(make_report([artifact]), budgets({"max_top1_drop_vs_reference": 1.0}))["checks"][0]
+    assert check["verdict"] == "fail" and "not comparable" in check["detail"]

@@ -59,3 +59,18 @@ def test_garbage_is_one_line(tmp_path, text, fragment):
 def test_missing_report(tmp_path):
     with pytest.raises(EdgekitError, match="does not exist"):
         load_report(tmp_path / "report.json")
+
+
+def test_a_reference_comparison_loads_and_one_from_another_device_is_refused(tmp_path, rng, report):
+    from edgekit.bench.reference import comparison
+
+    artifact = report["artifacts"][0]
+    theirs = make_artifact(samples=lognormal(rng, 5.0, 30))["latency_ms"]
+    artifact["vs_reference"] = comparison(artifact["size_bytes"], artifact["latency_ms"], None, path="m.onnx",
+                                          sha256="1" * 64, reference_size=1000, reference_latency=theirs,
+                                          reference_accuracy=None, run="runs/main")
+    loaded = load_report(write(tmp_path, report))["artifacts"][0]["vs_reference"]
+    assert loaded["size_growth"] == 2000.0 and loaded["ratio_ci"][0] <= loaded["ratio"] <= loaded["ratio_ci"][1]
+    theirs["device"] = "ssh:pi@board:22"
+    with pytest.raises(EdgekitError, match="not a same-run comparison"):
+        load_report(write(tmp_path, report))

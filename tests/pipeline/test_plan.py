@@ -79,3 +79,35 @@ def test_bad_plans_are_refused_before_any_work(tmp_path, flags, fragment):
 
 def test_epochs_zero_turns_training_off_without_complaint(tmp_path):
     assert chain(tmp_path, data="synthetic", epochs=0, lr=0.1) == ["teacher"]
+
+
+def fake_run(folder, content: bytes):
+    """A run directory whose report.json lists one .onnx file with these bytes."""
+    import hashlib
+    import json
+
+    from doubles import make_artifact, make_report
+
+    folder.mkdir()
+    (folder / "test_effnet.onnx").write_bytes(content)
+    artifact = make_artifact(size_bytes=len(content), path="test_effnet.onnx")
+    artifact["sha256"] = hashlib.sha256(content).hexdigest()
+    (folder / "report.json").write_text(json.dumps(make_report([artifact])))
+    return folder
+
+
+def test_a_reference_run_is_an_input_of_bench_keyed_by_its_bytes(tmp_path):
+    import shutil
+
+    first, second = fake_run(tmp_path / "first", b"main's bytes"), fake_run(tmp_path / "second", b"other bytes")
+    moved = shutil.copytree(first, tmp_path / "moved")
+    plain = {n.id: n.key for n in plan(tmp_path).nodes}
+    referenced = plan(tmp_path, reference=first)
+    ids = [n.id for n in referenced.nodes]
+    assert ids.index("verify:onnx") < ids.index("reference:onnx") < ids.index("bench:onnx")
+    assert referenced.find("bench", "onnx").inputs["reference"].id == "reference:onnx"
+    keys = {n.id: n.key for n in referenced.nodes}
+    assert [i for i in keys if keys[i] != plain.get(i)] == ["reference:onnx", "bench:onnx"]
+    other = {n.id: n.key for n in plan(tmp_path, reference=second).nodes}
+    assert [i for i in keys if keys[i] != other[i]] == ["reference:onnx", "bench:onnx"]  # the bytes key the bench
+    assert {n.id: n.key for n in plan(tmp_path, reference=moved).nodes} == keys  # the path does not
