@@ -48,7 +48,7 @@ SAMPLE_TEXTS = {name: _samples(prefixes) for name, (_, prefixes) in PARSERS.item
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 BAD_NUMBERS = ["nan", "-nan", "inf", "-inf", "-1", "-0", "0", "1e309", "1e-320", "99999999999999999999999999",
                "4294967296", "0x1f", "1.5.5", "", "١٢٣"]
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _sane(value, path: str = "result") -> None:

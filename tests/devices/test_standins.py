@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from edgekit.devices.parsers import ParseError, parse_benchmark_model, parse_executor_runner
 
@@ -26,24 +25,10 @@ RUNNING = re.compile(r"Running benchmark for at least \d+ iterations and at leas
                      r"exceeding [\d.]+ seconds\.$")
 
 
-class Tiny(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.fc = torch.nn.Linear(8, 10)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    from edgekit.exporters import export
-
-    torch.manual_seed(0)
-    model, example = Tiny().eval(), torch.zeros(1, 3, 32, 32)
-    out = tmp_path_factory.mktemp("standins")
-    return {fmt: export(fmt, model, example, out / f"tiny.{fmt}").path for fmt in ("tflite", "pte")}
+def files(tiny_files):
+    """The session's tiny .tflite and .pte files (tests/devices/conftest.py)."""
+    return {fmt: tiny_files[fmt] for fmt in ("tflite", "pte")}
 
 
 def run(tool: str, *args: str, style: str | None = None) -> subprocess.CompletedProcess:
