@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgekit.bench.budget import ACCURACY_LIMITS, LATENCY_LIMITS, REFERENCE_LIMITS, load_budgets
 from edgekit.bench.gate import gate_run
 from edgekit.core.errors import EdgekitError
+from edgekit.devices import open_device
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 
@@ -22,7 +23,8 @@ class Gate(Stage):
         (timings, labelled data, a reference run)."""
         path = setting.recipe.budget.file
         precision = "int8" if setting.recipe.int8.enabled else "fp32"
-        files = [{"model": setting.spec.name, "format": spec.name, "precision": precision, "device": "local"}
+        device = open_device(setting.recipe.bench.device, setting.recipe.bench.devices).label  # as reports name it
+        files = [{"model": setting.spec.name, "format": spec.name, "precision": precision, "device": device}
                  for spec in setting.formats]
         limits = {key for budget in load_budgets(path).budgets if any(budget.match.matches(f) for f in files)
                   for key in budget.limits()}
