@@ -21,8 +21,14 @@ from edgekit.core.io import sha256_file
 from edgekit.devices import Device, FileTiming, TimingRequest, open_device
 from edgekit.runtimes import open_session
 
-#: validation images sent to a remote device when --eval-samples is not given
+#: validation images sent to a remote device when --eval-samples is not given: 1000, or fewer at large sizes
 REMOTE_EVAL_SAMPLES = 1000
+REMOTE_EVAL_BYTES = 200e6
+
+
+def remote_eval_samples(img_size: int, asked: int | None) -> int:
+    """How many validation images go to a remote device: as asked, else 1000 capped at about 200 MB of images."""
+    return asked or max(1, min(REMOTE_EVAL_SAMPLES, int(REMOTE_EVAL_BYTES // (3 * img_size * img_size * 4))))
 
 
 def _entry(timing: FileTiming, latency: dict) -> dict:
@@ -111,8 +117,8 @@ def validation_arrays(path: Path, data: str | None, eval_samples: int | None, de
     prep, note = _preprocessing_near(path)
     size = int(open_session(path).input_shape[-1])
     bundle = load_data(data, size, prep, None, 0)
-    if eval_samples is None and device.kind != "local":
-        eval_samples = REMOTE_EVAL_SAMPLES
+    if device.kind != "local":
+        eval_samples = remote_eval_samples(size, eval_samples)
     images, labels = stacked(limited(bundle.val, eval_samples))
     return images, labels, bundle.name, note
 

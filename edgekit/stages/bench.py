@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.bench.accuracy import limited, stacked
-from edgekit.bench.compare import REMOTE_EVAL_SAMPLES, on_device_accuracy
+from edgekit.bench.compare import on_device_accuracy, remote_eval_samples
 from edgekit.bench.cpus import parse_cpus
 from edgekit.bench.measure import device_latency
 from edgekit.core.errors import ResourceError, first_line
@@ -95,7 +95,8 @@ class Bench(Stage):
         device = _device(bench)
         images = labels = None
         if device.kind != "local" and ctx.setting.data.labelled and "candidate" in files:
-            images, labels = stacked(limited(ctx.data.val, ctx.setting.recipe.data.eval_samples or REMOTE_EVAL_SAMPLES))
+            count = remote_eval_samples(ctx.setting.img_size, ctx.setting.recipe.data.eval_samples)
+            images, labels = stacked(limited(ctx.data.val, count))
         try:
             result = measure(files, node.target, bench, device, images, labels, ctx.setting.data.name)
         except (ResourceError, DeviceLost):
