@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shlex
+import tempfile
 import time
 from abc import abstractmethod
 from pathlib import Path
@@ -20,6 +21,7 @@ from edgekit.devices.transport import Completed, Transient, with_retries
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 10.0
+
 
 class RemoteDevice(Device):
     """A device reached through a command-line transport (ssh, adb)."""
@@ -119,8 +121,6 @@ class RemoteDevice(Device):
         return local
 
     def _local_scratch(self) -> str:
-        import tempfile
-
         if not hasattr(self, "_scratch"):
             self._scratch = tempfile.TemporaryDirectory(prefix="edgekit-device-")
         return self._scratch.name
