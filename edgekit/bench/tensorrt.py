@@ -131,11 +131,10 @@ def _engine_pair(device, runner, trtexec, version, source: Path, path: Path, pre
                                   "build_seconds": round(built.seconds, 2), "notes": built.notes}
         if role == "latency":
             entry["latency_ms"] = record
+            entry["verification"] = _verify(local_engine, path, device)
         else:
             entry["throughput"] = {"batch": engine_batch, "img_per_s": record["throughput_img_s"],
                                    "gpu_compute_p50_ms": record["gpu_compute_p50"], "p50_ms": record["p50"]}
-    entry["verification"] = _verify(Path(_fetch(device, f"{_folder(device, tmp)}/{path.stem}.{precision}.b1.engine",
-                                                 tmp)), path, device)
     if kind == "qdq":
         entry["notes"] = ["INT8 from a symmetric QDQ copy made for TensorRT (zero points 0), not edgekit's "
                           "onnxruntime int8 file"]
@@ -151,10 +150,7 @@ def _place(device: Device, source: Path) -> str:
 
 
 def _fetch(device: Device, engine: str, tmp: Path) -> Path:
-    if device.kind == "local":
-        return Path(engine)
-    local = tmp / Path(engine).name
-    return local if local.is_file() else device.fetch(engine, local)
+    return Path(engine) if device.kind == "local" else device.fetch(engine, tmp / Path(engine).name)
 
 
 def _verify(engine: Path, onnx_path: Path, device: Device) -> dict:

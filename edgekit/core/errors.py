@@ -21,12 +21,6 @@ class ResourceError(EdgekitError):
     """The disk or the memory ran out: the user can fix it (exit code 2), but no later step can go on."""
 
 
-def not_yet(flag: str, issue: int | None = None) -> EdgekitError:
-    """Error for a documented flag whose implementation has not landed yet."""
-    tracked = f" (tracked in issue #{issue})" if issue else ""
-    return EdgekitError(f"{flag} is not implemented yet{tracked}; remove it to continue")
-
-
 def missing_extra(module: str, extra: str) -> EdgekitError:
     """Error for an optional dependency that is not installed."""
     return EdgekitError(f"'{module}' is not installed; install it with: pip install 'edgekit[{extra}]'")

@@ -55,7 +55,7 @@ class AdbDevice(RemoteDevice):
         serial = self.settings.adb
         return [str(Path(self.settings.adb_path).expanduser()), *(["-s", serial] if serial else [])]
 
-    def _checked(self, result: Completed, what: str) -> Completed:
+    def _checked(self, result: Completed) -> Completed:
         text = result.stderr + result.stdout
         if result.returncode != 0 and any(t in text for t in TRANSIENT):
             raise Transient(result.last_error_line())
@@ -65,18 +65,15 @@ class AdbDevice(RemoteDevice):
         return result
 
     def _shell(self, command: str, timeout: float, stdin: bytes | None = None) -> Completed:
-        return self._checked(run([*self._adb(), "shell", command], timeout, f"adb shell on {self.label}"),
-                             "shell")
+        return self._checked(run([*self._adb(), "shell", command], timeout, f"adb shell on {self.label}"))
 
     def _push(self, local: Path, remote: str, timeout: float) -> None:
-        result = self._checked(run([*self._adb(), "push", str(local), remote], timeout, f"adb push to {self.label}"),
-                               "push")
+        result = self._checked(run([*self._adb(), "push", str(local), remote], timeout, f"adb push to {self.label}"))
         if result.returncode != 0:
             raise DeviceError(f"{self.label}: adb push {local.name} failed: {result.last_error_line()}")
 
     def _pull(self, remote: str, local: Path, timeout: float) -> None:
-        result = self._checked(run([*self._adb(), "pull", remote, str(local)], timeout,
-                                   f"adb pull from {self.label}"), "pull")
+        result = self._checked(run([*self._adb(), "pull", remote, str(local)], timeout, f"adb pull from {self.label}"))
         if result.returncode != 0:
             raise DeviceError(f"{self.label}: adb pull {remote} failed: {result.last_error_line()}")
 

@@ -77,6 +77,13 @@ class Check:
     fix: str = ""
 
 
+def governor_check(governor: str | None) -> Check:
+    """The doctor line of a Linux CPU frequency governor (None: unreadable, nothing to fix)."""
+    return Check("governor", governor in (None, "performance"), str(governor),
+                 "for stable numbers: echo performance | sudo tee "
+                 "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")
+
+
 class Device(ABC):
     """A place to time exported files."""
 

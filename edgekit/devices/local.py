@@ -11,10 +11,10 @@ from typing import Iterator
 import numpy as np
 
 from edgekit.core.ui import native_stderr_captured
-from edgekit.devices.base import DEVICE_KINDS, Check, Device, DeviceError, FileTiming, TimingRequest
+from edgekit.devices.base import DEVICE_KINDS, Check, Device, DeviceError, FileTiming, TimingRequest, governor_check
 from edgekit.runtimes import open_session
 from edgekit.runtimes.isolated import probe
-from edgekit.runtimes.worker import cpu_info, environment, example_input, interleaved, time_calls
+from edgekit.runtimes.worker import cpu_info, environment, time_loaded
 
 
 class LocalDevice(Device):
@@ -36,16 +36,7 @@ class LocalDevice(Device):
             for path, fmt in files:
                 with native_stderr_captured():
                     sessions.append(open_session(path, threads=request.threads, format_name=fmt))
-            calls = []
-            for session in sessions:
-                x = example_input(session.input_shape)
-                calls.append(lambda s=session, x=x: s.run(x))
-            if len(calls) > 1:
-                timed = interleaved(calls, request.warmup, request.runs, warmup_seconds=request.warmup_seconds,
-                                    min_seconds=request.min_seconds)
-            else:
-                timed = [time_calls(calls[0], request.warmup, request.runs, request.warmup_seconds,
-                                    request.min_seconds)]
+            timed = time_loaded(sessions, request.warmup, request.runs, request.warmup_seconds, request.min_seconds)
             outputs = [_logits(session, images) if images is not None else None for session in sessions]
         return [FileTiming(path=path, format=fmt, samples=samples, cpu_util=util, cold_start=cold,
                            versions=session.versions(), runtime=session.name, cpus=cpus, outputs=out)
@@ -54,17 +45,12 @@ class LocalDevice(Device):
     def environment(self) -> dict:
         return {**environment(), "device": "local"}
 
-    def close(self) -> None:
-        pass
-
     def doctor(self) -> list[Check]:
         from edgekit.core.formats import FORMATS
 
         env = environment()
         checks = [Check("cpu", True, f"{env['cpu']} ({env['cores']} cores), flags: {' '.join(env['flags'])}"),
-                  Check("governor", env["governor"] in (None, "performance"), str(env["governor"]),
-                        "for stable numbers: echo performance | sudo tee "
-                        "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor")]
+                  governor_check(env["governor"])]
         for name in ("onnx", "tflite", "pte"):
             try:
                 FORMATS.get(name).check_installed()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.devices.base import DEVICE_KINDS, Check, DeviceError, DeviceLost, FileTiming, TimingRequest
+from edgekit.devices.base import DEVICE_KINDS, Check, DeviceError, DeviceLost, FileTiming, TimingRequest, governor_check
 from edgekit.devices.config import cpu_list
 from edgekit.devices.parsers import ParseError
 from edgekit.devices.parsers.telemetry import parse_jetson_clocks, parse_nvpmodel, parse_tegrastats
@@ -203,9 +203,7 @@ class SshDevice(RemoteDevice):
             checks.append(Check("python + numpy", True, f"Python {found['python']}, numpy {found['numpy']}"))
             checks.append(Check("cpu", True, f"{env['cpu']} ({env['cores']} cores, online {env['cores_online']}), "
                                              f"{env['machine']}, {env['platform']}"))
-            checks.append(Check("governor", env["governor"] in (None, "performance"), str(env["governor"]),
-                                "for stable numbers: echo performance | sudo tee "
-                                "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor"))
+            checks.append(governor_check(env["governor"]))
             hottest = max(env["thermal_c"].values()) if env["thermal_c"] else None
             checks.append(Check("temperature", True, f"hottest zone {hottest} °C" if hottest is not None
                                 else "no readable thermal zones"))

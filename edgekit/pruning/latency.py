@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,27 +44,28 @@ def measure(models: dict[str, torch.nn.Module], img_size: int, runs: int = 30, w
             for k, v in samples.items()}
 
 
+@contextmanager
 def device_fraction(base: torch.nn.Module, img_size: int, device, runs: int = 30, threads: int = 1):
-    """`candidate -> p50(candidate) / p50(base)`, both exported and timed interleaved on `device` in one session
-    per call (the base file is exported once; devices keep pushed files by sha256, so it is sent once)."""
+    """Yields `candidate -> p50(candidate) / p50(base)`, both exported and timed interleaved on `device`, within one
+    device session (the base file is exported and pushed once); the exported files are removed at the end."""
     from edgekit.devices import TimingRequest
     from edgekit.exporters import export
 
     fmt = "onnx" if "onnx" in device.formats else device.formats[0]
-    folder = Path(tempfile.mkdtemp(prefix="edgekit-prune-device-"))
     example = torch.zeros(1, 3, img_size, img_size)
-    base_path = folder / f"base.{fmt}"
-    export(fmt, base.eval(), example, base_path)
     request = TimingRequest(threads=threads, runs=runs, warmup=5, cold_start=False)
-    calls = [0]
+    with tempfile.TemporaryDirectory(prefix="edgekit-prune-device-") as tmp, device.session():
+        folder = Path(tmp)
+        base_path = folder / f"base.{fmt}"
+        export(fmt, base.eval(), example, base_path)
+        calls = [0]
 
-    def fraction(candidate: torch.nn.Module) -> float:
-        calls[0] += 1
-        path = folder / f"candidate-{calls[0]}.{fmt}"
-        export(fmt, candidate.eval(), example, path)
-        with device.session():
+        def fraction(candidate: torch.nn.Module) -> float:
+            calls[0] += 1
+            path = folder / f"candidate-{calls[0]}.{fmt}"
+            export(fmt, candidate.eval(), example, path)
             timed = device.time_files([(path, fmt), (base_path, fmt)], request)
-        path.unlink()
-        return float(np.median(timed[0].samples) / np.median(timed[1].samples))
+            path.unlink()
+            return float(np.median(timed[0].samples) / np.median(timed[1].samples))
 
-    return fraction
+        yield fraction

@@ -79,6 +79,19 @@ def interleaved(calls: list[Callable[[], object]], warmup: int, runs: int, *, wa
     return [(s, float(np.mean(u))) for s, u in zip(samples, utils)]
 
 
+def time_loaded(loaded: list, warmup: int, runs: int, warmup_seconds: float = 0.0,
+                min_seconds: float = 0.0) -> list[tuple[list[float], float]]:
+    """Time models that `run(batch)` on a random batch of their `input_shape`: several interleaved, one alone;
+    returns each one's per-run milliseconds and process-CPU/wall ratio."""
+    calls = []
+    for item in loaded:
+        x = example_input(item.input_shape)
+        calls.append(lambda item=item, x=x: item.run(x))
+    if len(calls) > 1:
+        return interleaved(calls, warmup, runs, warmup_seconds=warmup_seconds, min_seconds=min_seconds)
+    return [time_calls(calls[0], warmup, runs, warmup_seconds, min_seconds)]
+
+
 def example_input(shape, seed: int = 0) -> np.ndarray:
     """A random float32 batch of `shape` (dynamic dimensions become 1)."""
     dims = [d if isinstance(d, int) and d > 0 else 1 for d in shape]
@@ -355,16 +368,8 @@ def bench(request: dict) -> dict:
     colds = [_probe_child(f["path"], f["format"], threads, provider, request.get("timeout", 300))
              if request.get("cold_start", True) else None for f in files]
     loaded = [LOADERS[f["format"]](f["path"], threads, provider) for f in files]
-    calls = []
-    for item in loaded:
-        x = example_input(item.input_shape)
-        calls.append(lambda item=item, x=x: item.run(x))
-    timing = dict(warmup_seconds=float(request.get("warmup_seconds", 0.0)),
-                  min_seconds=float(request.get("min_seconds", 0.0)))
-    if len(calls) > 1:
-        timed = interleaved(calls, int(request["warmup"]), int(request["runs"]), **timing)
-    else:
-        timed = [time_calls(calls[0], int(request["warmup"]), int(request["runs"]), **timing)]
+    timed = time_loaded(loaded, int(request["warmup"]), int(request["runs"]),
+                        float(request.get("warmup_seconds", 0.0)), float(request.get("min_seconds", 0.0)))
     results = []
     for i, (item, (samples, util), cold) in enumerate(zip(loaded, timed, colds)):
         entry = {"samples": [round(s, 4) for s in samples], "cpu_util": round(util, 3), "cold_start": cold,

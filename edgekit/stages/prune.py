@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.metadata
+from contextlib import ExitStack
 
 import torch
 
@@ -161,16 +162,17 @@ def _latency_target(target: str | None) -> bool:
 def _search(model, config, example, target: str, img_size: int, device=None, bench=None) -> tuple[float, list]:
     metric, goal = parse_target(target)
     measure, fraction, where = None, None, ""
-    if metric == "macs":
-        measure = lambda m: float(count_macs(m, img_size))  # noqa: E731
-    elif device is not None and device.kind != "local":
-        fraction = latency.device_fraction(model, img_size, device, threads=bench.threads)
-        where = f", measured on {device.label}"
-    else:
-        measure = lambda m: latency.measure({"m": m}, img_size, runs=20, rounds=2)["m"]["p50"]  # noqa: E731
-    info(f"prune: searching the ratio that brings {metric} to {goal:.0%} of the original{where}")
-    ratio, probes = search_ratio(model, config, example, measure, goal, metric, fraction=fraction,
-                                 on_probe=lambda r, v: info(f"prune: ratio {r:.3f} → {metric} {v:.3f}x"))
+    with ExitStack() as stack:
+        if metric == "macs":
+            measure = lambda m: float(count_macs(m, img_size))  # noqa: E731
+        elif device is not None and device.kind != "local":
+            fraction = stack.enter_context(latency.device_fraction(model, img_size, device, threads=bench.threads))
+            where = f", measured on {device.label}"
+        else:
+            measure = lambda m: latency.measure({"m": m}, img_size, runs=20, rounds=2)["m"]["p50"]  # noqa: E731
+        info(f"prune: searching the ratio that brings {metric} to {goal:.0%} of the original{where}")
+        ratio, probes = search_ratio(model, config, example, measure, goal, metric, fraction=fraction,
+                                     on_probe=lambda r, v: info(f"prune: ratio {r:.3f} → {metric} {v:.3f}x"))
     info(f"prune: target {target} → ratio {ratio:.3f}")
     return ratio, probes
 
