@@ -8,6 +8,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edgekit.data.augment import (
+    AugmentPolicy,
+    augment_batch,
+    downsample,
+    item_keys,
+    normalise,
+    pad_draws,
+    pad_width,
+    resize_uint8,
+)
 from edgekit.models.build import Preprocessing
 
 
@@ -49,21 +59,24 @@ def split_indices(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[n
 class TensorImages(Dataset):
     """In-memory uint8 images (N×C×h×w), resized once to the model's size, normalised on the fly.
 
-    Grayscale becomes 3 channels. Training adds a reflect-padded random crop and a horizontal flip drawn from
-    (seed, epoch, index) alone, so an item's augmentation is the same whichever process or resumed run loads
-    it. Batches are built with one vectorised `__getitems__` call (the DataLoader uses it).
+    Grayscale becomes 3 channels. Training augments by `policy` (edgekit.data.augment) with draws from (seed,
+    epoch, index) alone, so an item's augmentation is the same whichever process or resumed run loads it. The
+    default pad crop + flip builds a batch in a few vectorised operations (`__getitems__`, which the DataLoader
+    uses); other policies go image by image. At a `train_size` below the stored size (progressive resizing) the
+    augmented batch is downsampled; validation stays at the stored size.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, img_size: int,
                  prep: Preprocessing, train: bool, seed: int = 0):
-        self.images = _resize_uint8(images, img_size, prep.interpolation)
+        self.images = resize_uint8(images, img_size, prep.interpolation)
         self.labels = labels
         self.train = train
-        self.pad = max(1, img_size // 8)
-        self.mean = torch.tensor(prep.mean).view(1, 3, 1, 1)
-        self.std = torch.tensor(prep.std).view(1, 3, 1, 1)
+        self.img_size = img_size
+        self.prep = prep
         self.seed = seed
         self.epoch = 0  # set by the trainer at the start of every epoch
+        self.policy = AugmentPolicy()
+        self.train_size: int | None = None  # None: img_size
 
     def __len__(self) -> int:
         return len(self.images)
@@ -73,46 +86,26 @@ class TensorImages(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         index = torch.as_tensor(indices, dtype=torch.long)
+        labels = self.labels[index].tolist() if self.labels is not None else [-1] * len(indices)
+        if self.train and not self.policy.vectorised:
+            batch = augment_batch(self.images[index].unbind(0), item_keys(self.seed, self.epoch, index.numpy()),
+                                  self.policy, self.prep, self.img_size, self.train_size)
+            return list(zip(batch.unbind(0), labels))
         batch = self.images[index].float().div_(255.0)
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
         if self.train:
-            batch = self._augment(batch, index.numpy())
-        batch = (batch - self.mean) / self.std
-        labels = self.labels[index].tolist() if self.labels is not None else [-1] * len(indices)
-        return list(zip(batch.unbind(0), labels))
+            batch = downsample(self._pad_crop(batch, item_keys(self.seed, self.epoch, index.numpy())),
+                               self.train_size or self.img_size)
+        return list(zip(normalise(batch, self.prep).unbind(0), labels))
 
-    def _augment(self, batch: torch.Tensor, index: np.ndarray) -> torch.Tensor:
-        size, span = batch.shape[-1], 2 * self.pad + 1
-        draws = _hash64(np.uint64(self.seed) * np.uint64(1_000_003) + np.uint64(self.epoch), index)
-        dy, dx, flip = draws % span, (draws // span) % span, (draws // (span * span)) % 2
-        padded = torch.nn.functional.pad(batch, [self.pad] * 4, mode="reflect")
+    def _pad_crop(self, batch: torch.Tensor, keys: np.ndarray) -> torch.Tensor:
+        size, pad = batch.shape[-1], pad_width(batch.shape[-1])
+        dy, dx, flip = pad_draws(keys, size)
+        padded = torch.nn.functional.pad(batch, [pad] * 4, mode="reflect")
         crops = torch.stack([padded[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(dy, dx))])
-        flip_mask = torch.from_numpy(flip.astype(bool)).view(-1, 1, 1, 1)
+        flip_mask = torch.from_numpy(flip.astype(bool) & self.policy.flip).view(-1, 1, 1, 1)
         return torch.where(flip_mask, crops.flip(-1), crops)
-
-
-def _hash64(key: np.uint64, index: np.ndarray) -> np.ndarray:
-    """splitmix64 of (key, index): independent, reproducible draws per item without RNG state."""
-    with np.errstate(over="ignore"):
-        z = index.astype(np.uint64) + key * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return (z ^ (z >> np.uint64(31))).astype(np.int64) & np.int64(0x7FFFFFFFFFFFFFFF)
-
-
-def _resize_uint8(images: torch.Tensor, size: int, interpolation: str, chunk: int = 4096) -> torch.Tensor:
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    mode = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
-    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
-    for start in range(0, images.shape[0], chunk):
-        block = images[start:start + chunk].float()
-        resized = torch.nn.functional.interpolate(
-            block, size=(size, size), mode=mode, antialias=mode != "nearest",
-            **({} if mode == "nearest" else {"align_corners": False}))
-        out[start:start + chunk] = resized.round_().clamp_(0, 255).to(torch.uint8)
-    return out
 
 
 class SyntheticImages(Dataset):

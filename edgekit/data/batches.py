@@ -1,4 +1,4 @@
-"""Batches of a dataset: vectorised fetches and the epoch that in-memory augmentation draws from."""
+"""Batches of a dataset: vectorised fetches, and the epoch, policy and size its augmentation draws from."""
 
 from __future__ import annotations
 
@@ -9,13 +9,35 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from edgekit.data.augment import AugmentPolicy
+
+
+def datasets(dataset: Dataset | None) -> Iterator[Dataset]:
+    """`dataset` and the datasets behind it (a chain of Subsets)."""
+    while dataset is not None:
+        yield dataset
+        dataset = getattr(dataset, "dataset", None)
+
+
+def _set(dataset: Dataset, name: str, value) -> None:
+    for d in datasets(dataset):
+        if hasattr(d, name):
+            setattr(d, name, value)
+
 
 def set_epoch(dataset: Dataset, epoch: int) -> None:
-    """Tell an in-memory dataset (possibly behind a Subset) which epoch's augmentation to draw."""
-    while dataset is not None:
-        if hasattr(dataset, "epoch"):
-            dataset.epoch = epoch
-        dataset = getattr(dataset, "dataset", None)
+    """Tell a training set (possibly behind Subsets) which epoch's augmentation to draw."""
+    _set(dataset, "epoch", epoch)
+
+
+def set_policy(dataset: Dataset, policy: AugmentPolicy) -> None:
+    """The augmentation policy a training set (possibly behind Subsets) applies from now on."""
+    _set(dataset, "policy", policy)
+
+
+def set_train_size(dataset: Dataset, img_size: int | None) -> None:
+    """The size a training set (possibly behind Subsets) augments to (progressive resizing); None: its own."""
+    _set(dataset, "train_size", img_size)
 
 
 def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,15 +50,15 @@ def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Ten
 
 @contextlib.contextmanager
 def unaugmented(dataset: Dataset) -> Iterator[Dataset]:
-    """Turn an in-memory training set's augmentation off for the block (restored even when the block fails)."""
-    augmenting = getattr(dataset, "train", None)
-    if augmenting:
-        dataset.train = False
+    """Turn a training set's augmentation off for the block (restored even when the block fails)."""
+    augmenting = [d for d in datasets(dataset) if getattr(d, "train", None) is True]
+    for d in augmenting:
+        d.train = False
     try:
         yield dataset
     finally:
-        if augmenting:
-            dataset.train = True
+        for d in augmenting:
+            d.train = True
 
 
 def first_images(dataset: Dataset, n: int) -> np.ndarray:

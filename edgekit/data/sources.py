@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from edgekit.data.base import (
     split_indices,
     stratified_subset,
 )
+from edgekit.data.folder import IMAGE_SUFFIXES, FolderImages
 from edgekit.models.build import Preprocessing
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
@@ -27,7 +29,6 @@ DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SYNTHETIC_VAL = 64
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                  "t10k-labels-idx1-ubyte.gz")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 
 DATASETS: Registry = Registry("dataset")
 
@@ -127,34 +128,22 @@ def check_image_folder(root: Path) -> None:
 def load_image_folder(root: Path, img_size: int, prep: Preprocessing, subset: int | None, seed: int,
                       val_fraction: float = 0.2) -> DataBundle:
     """ImageFolder with train/ and val/ sub-folders, or one folder split deterministically by seed."""
-    import timm.data
     from torch.utils.data import Subset
-    from torchvision.datasets import ImageFolder
 
     check_image_folder(root)
-
-    def transform(training: bool):
-        return timm.data.create_transform(
-            input_size=(3, img_size, img_size), is_training=training, interpolation=prep.interpolation,
-            mean=prep.mean, std=prep.std, crop_pct=prep.crop_pct, scale=(0.5, 1.0) if training else None)
-
-    def rgb(img):
-        return img.convert("RGB")
-
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        train = ImageFolder(str(root / "train"), transform=transform(True), loader=_rgb_loader)
-        val = ImageFolder(str(root / "val"), transform=transform(False), loader=_rgb_loader)
+    split = (root / "train").is_dir() and (root / "val").is_dir()
+    train = FolderImages(root / "train" if split else root, img_size, prep, train=True, seed=seed)
+    val = FolderImages(root / "val", img_size, prep, train=False) if split else copy.copy(train)
+    val.train = False
+    labels = np.array(train.targets)
+    if split:
         if train.classes != val.classes:
             raise EdgekitError(f"--data '{root}': train/ and val/ have different class folders")
-        labels = np.array(train.targets)
         train_idx = np.arange(len(labels))
     else:
-        train = ImageFolder(str(root), transform=transform(True), loader=_rgb_loader)
-        val = ImageFolder(str(root), transform=transform(False), loader=_rgb_loader)
-        all_labels = np.array(train.targets)
-        train_idx, val_idx = split_indices(all_labels, val_fraction, seed)
+        train_idx, val_idx = split_indices(labels, val_fraction, seed)
         val = Subset(val, val_idx.tolist())
-        labels = all_labels[train_idx]
+        labels = labels[train_idx]
     if subset is not None:
         train_idx = train_idx[stratified_subset(labels, subset, seed)]
     classes = list(train.classes)
@@ -162,13 +151,6 @@ def load_image_folder(root: Path, img_size: int, prep: Preprocessing, subset: in
         name=root.name, train=Subset(train, train_idx.tolist()), val=val, num_classes=len(classes),
         class_names=classes, has_labels=True,
     )
-
-
-def _rgb_loader(path: str):
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return img.convert("RGB")
 
 
 def check_data_spec(spec: str) -> None:
