@@ -24,9 +24,12 @@ QUANT_BACKENDS: dict[str, tuple[str, ...]] = {"auto": (), "pt2e": ("torchao",), 
 PRUNE_TARGET_METRICS = ("macs", "latency")
 
 
-def option(default: Any = None, description: str = "", *, flat: str | None = None, **constraints) -> Any:
-    """A field with its help text; `flat` is the pre-nesting recipe key and the CLI flag's name."""
-    extra = {"flat": flat} if flat else None
+def option(default: Any = None, description: str = "", *, flat: str | None = None, keyed: bool = True,
+           **constraints) -> Any:
+    """A field with its help text; `flat` is the pre-nesting recipe key and the CLI flag's name; `keyed=False`
+    marks a field that cannot change a stage's result (where it runs, how many loader processes), so it stays out
+    of cache keys."""
+    extra = {**({"flat": flat} if flat else {}), **({} if keyed else {"keyed": False})} or None
     if callable(default):  # list, dict or a factory function
         return Field(default_factory=default, description=description, json_schema_extra=extra, **constraints)
     return Field(default, description=description, json_schema_extra=extra, **constraints)
@@ -53,6 +56,11 @@ class Section(BaseModel):
     """A recipe section: unknown keys are refused, assignments validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @classmethod
+    def unkeyed(cls) -> set[str]:
+        """Fields that stay out of cache keys."""
+        return {name for name, f in cls.model_fields.items() if (f.json_schema_extra or {}).get("keyed") is False}
 
 
 class DataOptions(Section):
@@ -86,17 +94,63 @@ class TeacherOptions(Section):
 
 
 class TrainOptions(Section):
-    """The one trainer behind the teacher, recovery after pruning and QAT."""
+    """The one trainer behind the teacher, recovery after pruning and QAT.
 
+    Unset fields take the model family's training recipe (edgekit/stages/recipes/*.yaml, `--train-recipe`), then
+    these defaults.
+    """
+
+    recipe: str = option("auto", "default training settings: auto (the model family's recipe), a recipe name, or "
+                                 "none (the plain defaults below)", flat="train_recipe")
     epochs: int = option(3, "training epochs (teacher, and recovery after pruning)", ge=0)
-    lr: float = option(5e-3, "peak learning rate", gt=0)
-    batch_size: int = option(64, "global batch size", ge=1)
+    lr: float | None = option(None, "peak learning rate (default: --lr-base x --batch-size / 256)", gt=0)
+    lr_base: float = option(0.02, "peak learning rate per 256 images, scaled linearly with --batch-size", gt=0)
+    batch_size: int = option(64, "global batch size (images per update)", ge=1)
+    accum_steps: int = option(1, "gradient accumulation: each update's batch in N micro-batches (less memory)",
+                              ge=1)
     optimizer: Literal["adamw", "sgd"] = option("adamw", "optimizer (sgd: momentum 0.9, Nesterov)")
-    weight_decay: float = option(0.05, "weight decay (keep it small with sgd, e.g. 5e-5)", ge=0)
+    weight_decay: float = option(0.05, "weight decay, never on norms and biases (keep it small with sgd, e.g. "
+                                       "5e-5)", ge=0)
+    layer_decay: float | None = option(None, "layer-wise lr decay for fine-tuning, e.g. 0.65 (ViT-style models; "
+                                             "off when unset)", gt=0, le=1)
     label_smoothing: float = option(0.1, "label smoothing of the cross-entropy", ge=0, lt=1)
     warmup_fraction: float = option(0.05, "share of all steps spent warming up the learning rate", ge=0, le=1)
     ema: float | None = option(None, "EMA decay of the weights, e.g. 0.999 (off when unset)", gt=0, lt=1)
     clip_grad: float | None = option(None, "max gradient norm (off when unset)", gt=0)
+    drop_path: float = option(0.0, "stochastic depth rate (models that have it)", ge=0, lt=1)
+    crop: Literal["pad", "rrc"] = option("pad", "pad: reflect-pad and random crop; rrc: random resized crop")
+    crop_scale: float = option(0.35, "rrc: smallest crop area, as a share of the image", gt=0, le=1)
+    flip: bool = option(True, "random horizontal flips")
+    auto_augment: str | None = option(None, "timm policy: rand-m9-mstd0.5 (RandAugment), original "
+                                            "(AutoAugment), trivial (TrivialAugment), augmix-m5-w4-d2")
+    re_prob: float = option(0.0, "random erasing probability", ge=0, le=1)
+    mixup: float = option(0.0, "MixUp alpha (0: off)", ge=0)
+    cutmix: float = option(0.0, "CutMix alpha (0: off)", ge=0)
+    mix_prob: float = option(1.0, "share of batches mixed when --mixup/--cutmix are on", ge=0, le=1)
+    progressive: float | None = option(None, "progressive resizing: first size as a share of --img-size, e.g. "
+                                             "0.5; size and augmentation grow over the epochs (EfficientNetV2)",
+                                       gt=0, lt=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", "auto: fp32 on CPU (faster than bf16 here, see docs/training.md), bf16 on CUDA GPUs that have it, "
+                "else fp16 with a grad scaler", flat="train_precision")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "where training runs: auto picks cuda when present",
+                                                    flat="train_device", keyed=False)
+    workers: int | None = option(None, "data-loading processes (default: 0 for in-memory data, else up to 8)",
+                                 ge=0, keyed=False)
+
+    @field_validator("auto_augment")
+    @classmethod
+    def _policy_name(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
+
+    def peak_lr(self) -> float:
+        """--lr when given, else --lr-base scaled linearly with the batch size."""
+        return self.lr if self.lr is not None else self.lr_base * self.batch_size / 256
+
+    def mixing(self) -> bool:
+        return self.mix_prob > 0 and (self.mixup > 0 or self.cutmix > 0)
 
 
 class PruneOptions(Section):

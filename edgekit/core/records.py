@@ -188,6 +188,7 @@ class Report(BaseModel):
     data: str
     env: dict
     recipe: dict
+    training_recipe: dict = Field(default_factory=dict)  # the family training recipe applied and what it set
     stages: list[StageRecord]
     baseline: list[ArtifactRecord]
     artifacts: list[ArtifactRecord]

@@ -75,6 +75,7 @@ class TensorImages(Dataset):
         self.prep = prep
         self.seed = seed
         self.epoch = 0  # set by the trainer at the start of every epoch
+        self.in_memory = True  # the trainer loads in-memory data without worker processes
         self.policy = AugmentPolicy()
         self.train_size: int | None = None  # None: img_size
 

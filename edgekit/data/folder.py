@@ -56,6 +56,7 @@ class FolderImages(Dataset):
         self.train = train
         self.seed = seed
         self.epoch = 0  # set by the trainer at the start of every epoch
+        self.in_memory = False  # the trainer loads in-memory data without worker processes
         self.policy = AugmentPolicy()
         self.train_size: int | None = None  # None: img_size
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from edgekit.core.errors import EdgekitError, first_line
+from edgekit.core.ui import info
 from edgekit.models.zoo import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,12 @@ def check_img_size(spec: ModelSpec, img_size: int) -> None:
         )
 
 
-def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = False) -> torch.nn.Module:
-    """Build the timm model; architectures with size-dependent parts get `img_size`."""
+def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = False,
+           drop_path: float = 0.0) -> torch.nn.Module:
+    """Build the timm model; architectures with size-dependent parts get `img_size`, those with stochastic depth
+    `drop_path` (a training-time setting: the eval graph is the same)."""
     if not pretrained:
-        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False).eval()
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False, drop_path=drop_path).eval()
     if not _hub_reachable():  # use the local hub cache only, without a minute of retries
         os.environ["HF_HUB_OFFLINE"] = "1"
         try:
@@ -56,7 +59,7 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
         except ImportError:
             pass
     try:
-        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=True).eval()
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=True, drop_path=drop_path).eval()
     except Exception as exc:  # hub/network errors come in many types
         raise EdgekitError(
             f"could not get pretrained weights for {spec.timm_id} ({type(exc).__name__}); offline? "
@@ -64,15 +67,20 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
         ) from exc
 
 
-def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool) -> torch.nn.Module:
+def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool,
+                 drop_path: float = 0.0) -> torch.nn.Module:
     """Fixed-size graphs export best: size-aware models get `img_size` (and dynamic sizing off)."""
     import timm
 
+    extra = {"drop_path_rate": drop_path} if drop_path else {}
     attempts = ({"img_size": img_size, "dynamic_img_size": False}, {"img_size": img_size}, {})
     for kwargs in attempts:
         try:
-            return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained, **kwargs)
+            return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained, **kwargs, **extra)
         except TypeError as exc:
+            if extra and "drop_path_rate" in str(exc):
+                info(f"[yellow]note:[/] {timm_id} has no stochastic depth: --drop-path {drop_path} is not used")
+                return _timm_create(timm_id, num_classes, img_size, pretrained)
             if not any(k in str(exc) for k in kwargs):
                 raise
     raise AssertionError("unreachable")

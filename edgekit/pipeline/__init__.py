@@ -27,6 +27,7 @@ from edgekit.pipeline.plan import Plan, make_plan
 from edgekit.pipeline.runner import Runner, Step
 from edgekit.stages import distributed
 from edgekit.stages.base import Context, Output
+from edgekit.stages.training_recipe import summary as training_summary
 
 
 def stage_store(recipe: Recipe) -> Store:
@@ -66,6 +67,8 @@ def show_plan(plan: Plan, runner: Runner, probe: Probe) -> dict:
     seconds = estimates(plan, runner.hits, probe)
     if distributed.is_main():
         console.print(plan_table(plan, runner.hits, seconds))
+        if plan.setting.teacher_trains or any(n.stage.name in ("kd", "finetune", "int8") for n in plan.nodes):
+            info(training_summary(plan.setting.training_recipe, plan.setting.recipe.train))
         line = long_plan_line(plan, seconds)
         if line:
             info(f"[yellow]note:[/] {line}")

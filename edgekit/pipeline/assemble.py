@@ -126,6 +126,7 @@ def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]
         model=setting.spec.name, timm_id=setting.spec.timm_id, edgekit_version=__version__,
         img_size=setting.img_size, num_classes=setting.num_classes, data=setting.data.name,
         env=environment(setting.recipe.bench.threads), recipe=setting.recipe.model_dump(mode="json"),
+        training_recipe=setting.training_recipe,
         stages=stage_records(plan, steps), artifacts=artifacts,
         baseline=baseline if plan.compressed else [a.model_copy(deep=True, update={"vs_reference": None})
                                                    for a in artifacts],

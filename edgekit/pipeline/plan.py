@@ -38,6 +38,7 @@ from edgekit.stages.base import Node, Setting, Stage, dump, pick
 from edgekit.stages.prune import can_train
 from edgekit.stages.teacher import will_train
 from edgekit.stages.train_state import check_model, read_state
+from edgekit.stages.training_recipe import apply_training_recipe
 
 DEFAULT_NUM_CLASSES = 1000
 #: options that switch a stage on or off, or shape the plan itself: never "unused"
@@ -98,10 +99,12 @@ def resolve_setting(recipe: Recipe) -> Setting:
         spec = resolve(recipe.model)
         img_size = spec.img_size if recipe.data.img_size is None else recipe.data.img_size
     check_img_size(spec, img_size)
+    recipe, training = apply_training_recipe(recipe, spec)
     formats = parse_formats(recipe.export.formats)
     check_data_spec(recipe.data.source)
     data = describe_data(recipe.data.source, recipe.data.subset, recipe.seed)
-    setting = Setting(recipe, spec, img_size, _num_classes(recipe, data, checkpoint), data, formats, checkpoint)
+    setting = Setting(recipe, spec, img_size, _num_classes(recipe, data, checkpoint), data, formats, checkpoint,
+                      training_recipe=training)
     setting.teacher_trains = will_train(setting)
     if recipe.reference is not None:  # a directory that is not a valid run is refused here, before any work
         setting.reference = load_reference_run(recipe.reference)

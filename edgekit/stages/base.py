@@ -85,6 +85,7 @@ class Setting:
     checkpoint: "ModelDescription | None" = None  # MODEL is a checkpoint directory
     teacher_trains: bool = False  # the teacher stage will train (no weights, or a new head)
     reference: "ReferenceRun | None" = None  # --reference RUN_DIR, validated
+    training_recipe: dict = field(default_factory=dict)  # the family training recipe applied, and what it set
 
 
 @dataclass
@@ -199,8 +200,8 @@ def dump(options: SimpleNamespace) -> dict:
     """Picked options as JSON-able data (for cache keys)."""
     out = {}
     for key, value in vars(options).items():
-        if hasattr(value, "model_dump"):
-            out[key] = value.model_dump(mode="json")
+        if hasattr(value, "model_dump"):  # a whole section, less what cannot change results
+            out[key] = value.model_dump(mode="json", exclude=type(value).unkeyed())
         elif isinstance(value, SimpleNamespace):
             out[key] = dump(value)
         else:

@@ -11,6 +11,7 @@ from edgekit.stages.train import Objective
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """Temperature-scaled KL(teacher || student), multiplied by T² to keep gradient scale."""
+    student, teacher = student.float(), teacher.float()
     return F.kl_div(F.log_softmax(student / temperature, dim=1), F.log_softmax(teacher / temperature, dim=1),
                     reduction="batchmean", log_target=True) * temperature ** 2
 
@@ -29,7 +30,7 @@ class Projection(torch.nn.Module):
 
 
 class Distillation(Objective):
-    """alpha · KD(logits) + (1 − alpha) · CE(labels) [+ beta · MSE(projected student features, teacher features)]."""
+    """alpha · KD(logits) + (1 − alpha) · CE(targets) [+ beta · MSE(projected student features, teacher features)]."""
 
     def __init__(self, teacher: torch.nn.Module, student: torch.nn.Module, example: torch.Tensor, *,
                  temperature: float, alpha: float, label_smoothing: float, features: bool = False,
@@ -51,7 +52,13 @@ class Distillation(Objective):
     def modules(self) -> list[torch.nn.Module]:
         return [self.projection] if self.projection is not None else []
 
-    def loss(self, model, images, labels, indices):
+    def to(self, device: torch.device) -> None:
+        self.teacher.to(device)
+        if self.cached_logits is not None:
+            self.cached_logits = self.cached_logits.to(device)
+
+    def loss(self, model, images, targets, indices):
+        """KD on the images as given (mixed ones too: the teacher sees the same mix); CE on hard or soft targets."""
         student = model.module if hasattr(model, "module") else model
         with torch.no_grad():
             if self.projection is not None:
@@ -69,7 +76,7 @@ class Distillation(Objective):
             logits = student.forward_head(features)
             feature_term = self.beta * F.mse_loss(self._project(features), teacher_features)
         loss = self.alpha * kd_loss(logits, teacher_logits, self.temperature) + \
-            (1 - self.alpha) * self.ce(logits, labels) + feature_term
+            (1 - self.alpha) * self.ce(logits, targets) + feature_term
         return loss, logits
 
     def _project(self, features: torch.Tensor) -> torch.Tensor:

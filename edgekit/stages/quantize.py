@@ -9,6 +9,7 @@ import torch
 from edgekit.core.errors import EdgekitError
 from edgekit.core.ui import info
 from edgekit.data.batches import fetch, unaugmented
+from edgekit.data.mixing import MixConfig
 from edgekit.quant import accuracy_control, pt2e, scheme
 from edgekit.quant.backends import choose_backend, named_backend
 from edgekit.quant.census import graph_census
@@ -120,7 +121,7 @@ class Int8(ModelStage):
         pt2e.calibrate(prepared, batches)  # start the fake-quantizers from calibrated ranges
         config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
                                           epochs=options.int8.qat_epochs, lr=options.int8.qat_lr, ema_decay=None,
-                                          warmup_fraction=0.0)
+                                          warmup_fraction=0.0, layer_decay=None, mix=MixConfig())
         use_kd = options.recover.kd is not False
         objective = None
         if use_kd:
@@ -136,7 +137,7 @@ class Int8(ModelStage):
         _copy_weights(prepared, model)
         return pt2e.convert(prepared), {"epochs": config.epochs, "lr": config.lr, "kd": use_kd,
                                         "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
-                                        "history": result.history}
+                                        **result.speed(), "history": result.history}
 
 
 def _copy_weights(prepared: torch.nn.Module, model: torch.nn.Module) -> None:

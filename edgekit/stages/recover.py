@@ -42,13 +42,14 @@ class Recover(ModelStage):
         pruned = inputs["model"].model
         student = copy.deepcopy(pruned.module)  # the cached pruned model stays as it was
         options = node.options
-        config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples)
+        config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
+                                          img_size=ctx.setting.img_size, img_multiple=ctx.setting.spec.img_multiple)
         with self.augmentation(node, data.train):
             result = train(student, data, config, label=self.label, stage=self.name,
                            model_name=pruned.description.model, objective=self.objective(node, inputs, ctx, student),
                            state_path=ctx.state_path(self.name) if distributed.is_main() else None, resume=ctx.resume)
         metrics = {"epochs": config.epochs, "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
-                   "history": result.history, **self.settings(options)}
+                   **result.speed(), "history": result.history, **self.settings(options)}
         return Output(metrics, ModelArtifact(pruned.description, module=student))
 
     def settings(self, options) -> dict:
@@ -69,6 +70,9 @@ class Kd(Recover):
         recover = setting.recipe.recover
         if recover.features and distributed.world_size() > 1:
             raise EdgekitError("--kd-features runs in one process; drop it or run without torchrun")
+        if recover.cache_logits and setting.recipe.train.mixing():
+            raise EdgekitError("--kd-cache-logits holds the teacher's logits of unmixed images: it cannot be combined "
+                               "with --mixup/--cutmix (drop one)")
         if recover.cache_logits and setting.data.name not in ("fashion-mnist", "cifar10"):
             raise EdgekitError("--kd-cache-logits needs an in-memory dataset (fashion-mnist, cifar10)")
 

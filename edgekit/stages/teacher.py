@@ -93,7 +93,9 @@ class Teacher(ModelStage):
             return Output({"source": "checkpoint"}, ModelArtifact(description, module=model))
         torch.manual_seed(options.seed)
         spec = setting.spec
-        model = create(spec, setting.num_classes, setting.img_size, pretrained=options.teacher.pretrained)
+        drop_path = options.train.drop_path if setting.teacher_trains else 0.0
+        model = create(spec, setting.num_classes, setting.img_size, pretrained=options.teacher.pretrained,
+                       drop_path=drop_path)
         metrics: dict = {"source": "timm-pretrained" if options.teacher.pretrained else "random-init"}
         if options.teacher.weights is not None:
             reset = apply_state_dict(model, read_state_dict(options.teacher.weights),
@@ -117,12 +119,13 @@ class Teacher(ModelStage):
         state_path = ctx.state_path(self.name)
         info(f"teacher: training {ctx.setting.spec.name}; per-epoch state in {state_path} (continue an "
              f"interrupted run with --resume {state_path})")
-        config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples)
+        config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
+                                          img_size=ctx.setting.img_size, img_multiple=ctx.setting.spec.img_multiple)
         result = train(model, data, config, label=f"teacher {ctx.setting.spec.name}", stage=self.name,
                        model_name=ctx.setting.spec.name, state_path=state_path if distributed.is_main() else None,
                        resume=ctx.resume)
         return {"trained": True, "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
-                "resumed_from_epoch": result.resumed_from_epoch, "history": result.history}
+                "resumed_from_epoch": result.resumed_from_epoch, **result.speed(), "history": result.history}
 
     def check(self, node: Node, setting: Setting) -> None:
         weights = setting.recipe.teacher.weights

@@ -1,36 +1,51 @@
-"""The one trainer behind teacher fine-tuning, distillation and (later) QAT.
+"""The one trainer behind teacher training, distillation, fine-tuning and QAT.
 
-timm's AdamW or SGD (no weight decay on norms and biases) and cosine schedule with linear warm-up, label
-smoothing, optional EMA and gradient clipping, channels-last, validation every epoch with best-epoch selection,
-atomic per-epoch state for `--resume`, and data parallelism under torchrun (each rank takes an equal slice of
-every global batch, so results match one process).
+timm's AdamW or SGD (no weight decay on norms and biases, optional layer-wise lr decay) and cosine schedule with
+linear warm-up; label smoothing, MixUp/CutMix with soft targets, EMA, gradient clipping and accumulation;
+augmentation from one policy for every dataset kind (edgekit.data.augment), with EfficientNetV2's progressive
+resizing; autocast on the chosen device (edgekit.stages.accelerator); validation every epoch with best-epoch
+selection; atomic per-epoch state for `--resume`; data parallelism under torchrun: each rank takes an equal slice
+of every global batch, and every random draw of the data (augmentation, mixing partners) is keyed by
+(seed, epoch, image), so N processes see what one does.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from timm.optim import create_optimizer_v2, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
+from torch.utils.data import DataLoader, default_collate
 
 from edgekit.bench.accuracy import topk_correct
 from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
-from edgekit.data.batches import fetch, set_epoch
+from edgekit.data.augment import AugmentPolicy
+from edgekit.data.batches import fetch, set_epoch, set_policy, set_train_size
+from edgekit.data.mixing import MixConfig, MixPlan, mix, soft_targets
+from edgekit.data.mixing import plan as mix_plan
+from edgekit.data.progressive import progressive_stage
 from edgekit.stages import distributed as dist
+from edgekit.stages.accelerator import Accelerator, select
+from edgekit.stages.stochastic_depth import drawing, keyed
 from edgekit.stages.train_state import check_compatible, fingerprint, read_state, save_state
 
 #: bump when the same settings train to different weights: it keys every training stage's cache entry, and a
 #: resumable state of another trainer version is refused
-TRAINER_VERSION = 3
+TRAINER_VERSION = 4
+#: settings that cannot change the weights (where training runs, how data is loaded): a state written on a GPU
+#: resumes on the CPU
+UNKEYED = ("eval_samples", "device", "workers")
+PROGRESSIVE_STAGES = 4  # EfficientNetV2's number of size stages
 
 
 @dataclass(frozen=True)
@@ -44,17 +59,42 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     ema_decay: float | None = None
     clip_grad: float | None = None
+    layer_decay: float | None = None
+    accum_steps: int = 1
+    policy: AugmentPolicy = field(default_factory=AugmentPolicy)
+    mix: MixConfig = field(default_factory=MixConfig)
+    progressive: float | None = None  # first size as a share of img_size
+    img_size: int | None = None  # the final training (and validation) size, for progressive resizing
+    img_multiple: int = 1
+    precision: str = "auto"
+    device: str = "auto"
+    workers: int | None = None
     eval_samples: int | None = None
     seed: int = 0
 
     @classmethod
-    def from_options(cls, train, *, seed: int, eval_samples: int | None, **changes) -> "TrainConfig":
+    def from_options(cls, train, *, seed: int, eval_samples: int | None, img_size: int | None = None,
+                     img_multiple: int = 1, **changes) -> "TrainConfig":
         """The trainer settings of a recipe's `train` section (with per-stage `changes`, e.g. QAT's epochs)."""
-        values = dict(epochs=train.epochs, lr=train.lr, weight_decay=train.weight_decay, batch_size=train.batch_size,
-                      optimizer=train.optimizer, label_smoothing=train.label_smoothing,
+        policy = AugmentPolicy(crop=train.crop, scale=(train.crop_scale, 1.0), flip=train.flip,
+                               auto_augment=train.auto_augment, re_prob=train.re_prob)
+        mixing = MixConfig(mixup_alpha=train.mixup, cutmix_alpha=train.cutmix,
+                           prob=train.mix_prob if train.mixing() else 0.0)
+        values = dict(epochs=train.epochs, lr=train.peak_lr(), weight_decay=train.weight_decay,
+                      batch_size=train.batch_size, optimizer=train.optimizer, label_smoothing=train.label_smoothing,
                       warmup_fraction=train.warmup_fraction, ema_decay=train.ema, clip_grad=train.clip_grad,
-                      eval_samples=eval_samples, seed=seed)
+                      layer_decay=train.layer_decay, accum_steps=train.accum_steps, policy=policy, mix=mixing,
+                      progressive=train.progressive if img_size else None, img_size=img_size,
+                      img_multiple=img_multiple, precision=train.precision, device=train.device,
+                      workers=train.workers, eval_samples=eval_samples, seed=seed)
         return cls(**{**values, **changes})
+
+    def stage(self, epoch: int) -> tuple[int | None, AugmentPolicy]:
+        """The training size and augmentation of `epoch` (progressive resizing grows both)."""
+        if not self.progressive or self.img_size is None:
+            return self.img_size, self.policy
+        return progressive_stage(epoch, self.epochs, self.img_size, self.progressive, self.img_multiple,
+                                 self.policy, stages=PROGRESSIVE_STAGES)
 
 
 @dataclass
@@ -63,6 +103,13 @@ class TrainResult:
     best_epoch: int | None
     best_top1: float | None
     resumed_from_epoch: int = 0
+    seconds: float = 0.0
+    img_per_s: float | None = None
+    accelerator: str = ""
+
+    def speed(self) -> dict:
+        """Training time, throughput and where it ran, for the stage's metrics."""
+        return {"train_seconds": self.seconds, "train_img_per_s": self.img_per_s, "accelerator": self.accelerator}
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -73,9 +120,10 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
 
 def _optimizer(model: torch.nn.Module, extras: list[torch.nn.Module], config: TrainConfig) -> torch.optim.Optimizer:
     """timm's optimizer for the model and the objective's extra modules, without weight decay on norm and bias
-    parameters (nor on what the model's `no_weight_decay` names); SGD with Nesterov momentum 0.9."""
+    parameters (nor on what the model's `no_weight_decay` names); SGD with Nesterov momentum 0.9; layer-wise lr
+    decay (timm's param groups, `lr_scale` applied by the scheduler) when set."""
     optimizer = create_optimizer_v2(model, opt=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
-                                    momentum=0.9)
+                                    momentum=0.9, layer_decay=config.layer_decay)
     for module in extras:
         for group in param_groups_weight_decay(module, config.weight_decay):
             optimizer.add_param_group(group)
@@ -91,62 +139,81 @@ def _schedule(optimizer: torch.optim.Optimizer, steps: int, warmup_fraction: flo
 
 
 class Objective:
-    """Cross-entropy with label smoothing; subclasses (distillation) add terms."""
+    """Cross-entropy with label smoothing (soft targets of mixed images as they are); subclasses add terms."""
 
     def __init__(self, label_smoothing: float):
-        self.ce = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.hard = torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def ce(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against class indices (smoothed) or against N x C soft targets (already smoothed)."""
+        if targets.dim() == 2:
+            return torch.sum(-targets * F.log_softmax(logits.float(), dim=1), dim=1).mean()
+        return self.hard(logits.float(), targets)
 
     def modules(self) -> list[torch.nn.Module]:
         """Extra trainable modules (e.g. feature projections) to optimise with the model."""
         return []
 
-    def loss(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, indices: list[int]):
+    def to(self, device: torch.device) -> None:
+        """Move what the objective holds (a teacher, cached logits) to the training device."""
+
+    def loss(self, model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, indices: list[int]):
         logits = model(images)
-        return self.ce(logits, labels), logits
+        return self.ce(logits, targets), logits
 
 
 def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, label: str, stage: str = "train",
           model_name: str = "", objective: Objective | None = None, state_path: Path | None = None,
           resume: Path | None = None) -> TrainResult:
-    """Train `model` in place on `data.train`, validating every epoch; returns the per-epoch history."""
+    """Train `model` in place on `data.train`, validating every epoch; returns the per-epoch history. The model
+    comes back on the CPU, in eval mode, with the best epoch's weights (the EMA's when on)."""
     objective = objective or Objective(config.label_smoothing)
+    accel = select(config.device, config.precision)
     torch.manual_seed(config.seed)
     batches_per_epoch = len(data.train) // config.batch_size
     steps = max(1, config.epochs * batches_per_epoch)
-    extras = objective.modules()
+    model.to(accel.device)
+    objective.to(accel.device)
+    extras = [m.to(accel.device) for m in objective.modules()]
     trainable = torch.nn.ModuleList([model, *extras])
     optimizer = _optimizer(model, extras, config)
     scheduler = _schedule(optimizer, steps, config.warmup_fraction)
+    scaler = accel.scaler()
     ema = _ema(model, config.ema_decay)
     arch = fingerprint(model)
-    settings = {**{k: v for k, v in asdict(config).items() if k != "eval_samples"}, "trainer": TRAINER_VERSION}
+    settings = json.loads(json.dumps({**{k: v for k, v in asdict(config).items() if k not in UNKEYED},
+                                      "trainer": TRAINER_VERSION}))
     history, best = [], {"epoch": None, "top1": None, "state": None}
     start_epoch = 0
     payload = read_state(resume) if resume is not None else None
     if payload is not None and payload.get("stage") == stage:  # a state of another stage waits for that stage
         check_compatible(payload, resume, model_name=model_name, stage=stage, arch=arch, config=settings)
-        start_epoch = _restore(payload, model, trainable, optimizer, scheduler, ema, best)
+        start_epoch = _restore(payload, model, trainable, optimizer, scheduler, scaler, ema, best)
         history = json.loads(payload["history"])
         info(f"{label}: resuming after epoch {start_epoch} from {resume}")
-    runner = _parallel(model, trainable)
-    with progress() as bar:
+    runner = _parallel(model, trainable, accel)
+    info(f"{label}: training on {accel.describe()}")
+    with keyed(model), progress() as bar:
         task = bar.add_task(label, total=steps, completed=start_epoch * batches_per_epoch, status="")
         for epoch in range(start_epoch, config.epochs):
-            record = _epoch(runner, model, objective, data, config, optimizer, scheduler, ema, epoch, bar, task)
+            loop = Loop(runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema)
+            record = loop.epoch(epoch, bar, task)
             evaluated = ema.module if ema is not None else model
             if dist.is_main():
-                record.update(_validate(evaluated, data, config))
+                record.update(_validate(evaluated, data, config, accel))
             history.append(record)
             top1 = record.get("val_top1")
             if top1 is not None and (best["top1"] is None or top1 > best["top1"]):
-                best.update(epoch=epoch + 1, top1=top1, state=copy.deepcopy(evaluated.state_dict()))
+                best.update(epoch=epoch + 1, top1=top1, state=_cpu_copy(evaluated.state_dict()))
             if state_path is not None and dist.is_main():
-                save_state(state_path, _payload(model, trainable, optimizer, scheduler, ema, best, epoch + 1,
-                                                history, model_name, stage, arch, settings))
+                save_state(state_path, _payload(model, trainable, optimizer, scheduler, scaler, ema, best,
+                                                epoch + 1, history, model_name, stage, arch, settings))
             dist.barrier()
             info(_epoch_line(label, record, config.epochs))
             _fault_injection(epoch + 1)
-    final = ema.module.state_dict() if ema is not None else None
+    final = _cpu_copy(ema.module.state_dict()) if ema is not None else None
+    model.to("cpu")
+    objective.to(torch.device("cpu"))
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     elif final is not None:
@@ -155,7 +222,11 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     dist.broadcast_state(model)
     if state_path is not None and dist.is_main():
         Path(state_path).unlink(missing_ok=True)  # finished: nothing left to resume
-    return TrainResult(history, best["epoch"], best["top1"], start_epoch)
+    done = [h for h in history[start_epoch:] if "seconds" in h]
+    seconds = sum(h["seconds"] for h in done)
+    rate = round(sum(h["img_per_s"] * h["seconds"] for h in done) / seconds, 1) if seconds else None
+    return TrainResult(history, best["epoch"], best["top1"], start_epoch, round(seconds, 1), rate,
+                       accel.describe())
 
 
 def _fault_injection(epoch: int) -> None:
@@ -172,50 +243,149 @@ def _ema(model: torch.nn.Module, decay: float | None):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def _parallel(model: torch.nn.Module, trainable: torch.nn.Module) -> torch.nn.Module:
+def _parallel(model: torch.nn.Module, trainable: torch.nn.Module, accel: Accelerator) -> torch.nn.Module:
     """The module whose forward runs the training step (DDP-wrapped under torchrun)."""
     model.to(memory_format=torch.channels_last)  # ~1.7x faster depthwise convolutions on CPU
     if not dist.active():
         return model
     dist.broadcast_state(trainable)
-    return torch.nn.parallel.DistributedDataParallel(model)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[accel.device.index] if accel.cuda else None)
 
 
-def _epoch(runner, model, objective, data, config, optimizer, scheduler, ema, epoch, bar, task) -> dict:
-    runner.train()
-    set_epoch(data.train, epoch)
-    batches = epoch_batches(len(data.train), config.batch_size, config.seed, epoch)
-    start, totals = time.perf_counter(), [0.0, 0.0, 0.0]  # loss·n, correct, n
-    for done, global_batch in enumerate(batches, start=epoch * len(batches) + 1):
-        indices = dist.shard(global_batch)
-        images, labels = fetch(data.train, indices)
-        images = images.contiguous(memory_format=torch.channels_last)
-        loss, logits = objective.loss(runner, images, labels, indices)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+class Loop:
+    """One epoch of updates: keyed batches (and mixing partners) through a DataLoader, micro-batches, autocast."""
+
+    def __init__(self, runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema):
+        self.runner, self.model, self.objective, self.data, self.config = runner, model, objective, data, config
+        self.accel, self.optimizer, self.scheduler, self.scaler, self.ema = accel, optimizer, scheduler, scaler, ema
+
+    def epoch(self, epoch: int, bar, task) -> dict:
+        config, data = self.config, self.data
+        self.runner.train()
+        size, policy = config.stage(epoch)
+        set_epoch(data.train, epoch)
+        set_policy(data.train, policy)
+        set_train_size(data.train, size)
+        global_batches = epoch_batches(len(data.train), config.batch_size, config.seed, epoch)
+        first = epoch * len(global_batches) + 1
+        side = size or _image_side(data.train)
+        plans = [mix_plan(config.mix, len(b), (config.seed, epoch, step), (side, side)) if config.mix.enabled
+                 else None for step, b in enumerate(global_batches, start=first)]
+        positions = dist.shard(list(range(config.batch_size)))  # this rank's places in every global batch
+        requests = [self._request(b, positions, plan) for b, plan in zip(global_batches, plans)]
+        start, totals = time.perf_counter(), [0.0, 0.0, 0.0]  # loss·n, correct, n
+        for done, (batch, plan) in enumerate(zip(self._loader(requests), plans), start=first):
+            images, targets = self._inputs(batch, plan)
+            loss_sum, correct = self._update(images, targets, batch[2].tolist(), positions, done)
+            self.scheduler.step_update(done)
+            totals[0] += loss_sum
+            totals[1] += correct
+            totals[2] += len(images)
+            rate = totals[2] * max(1, dist.world_size()) / (time.perf_counter() - start)
+            bar.update(task, advance=1, status=f"epoch {epoch + 1}/{config.epochs} loss {totals[0] / totals[2]:.3f}"
+                                               f" {rate:.0f} img/s")
+        rank_samples = int(totals[2])
+        loss_sum, correct, seen = dist.all_reduce_sum(totals)
+        seconds = time.perf_counter() - start
+        record = {"epoch": epoch + 1, "world_size": dist.world_size(), "rank_samples": rank_samples,
+                  "loss": round(loss_sum / max(1, seen), 4), "train_top1": round(100 * correct / max(1, seen), 2),
+                  "img_per_s": round(seen / seconds, 1), "seconds": round(seconds, 1),
+                  "lr": round(self.optimizer.param_groups[0]["lr"], 6)}
+        if size is not None and size != config.img_size:
+            record["img_size"] = size
+        return record
+
+    def _request(self, global_batch: list[int], positions: list[int], plan: MixPlan | None) -> list[int]:
+        """This rank's images of a global batch, then (when mixed) each one's partner in the global batch."""
+        own = [global_batch[p] for p in positions]
+        return own if plan is None else own + [global_batch[p] for p in plan.partners(positions)]
+
+    def _loader(self, requests: list[list[int]]):
+        """Batches fetched in `workers` processes (decoding ImageFolders), pinned for a GPU; each yields
+        (images, labels, indices)."""
+        workers = self.config.workers if self.config.workers is not None else _default_workers(self.data.train)
+        return DataLoader(_Indexed(self.data.train), batch_sampler=requests, num_workers=workers,
+                          pin_memory=self.accel.cuda, prefetch_factor=4 if workers else None,
+                          collate_fn=default_collate)
+
+    def _inputs(self, batch, plan: MixPlan | None) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch[0], batch[1]
+        if plan is not None:
+            half = len(images) // 2
+            images = mix(images[:half], images[half:], plan)
+            labels = soft_targets(labels[:half], labels[half:], plan.lam, self.data.num_classes,
+                                  self.config.label_smoothing)
+        device = self.accel.device
+        return (images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last),
+                labels.to(device, non_blocking=True))
+
+    def _update(self, images: torch.Tensor, targets: torch.Tensor, indices: list[int], positions: list[int],
+                step: int) -> tuple[float, int]:
+        """One optimizer update over `accum_steps` micro-batches; returns (loss·n, correct) of the batch.
+        Stochastic depth draws by (step, global-batch position), whatever the rank or micro-batch."""
+        config, n = self.config, len(images)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, correct = 0.0, 0
+        chunks = [c for c in torch.arange(n).chunk(config.accum_steps) if len(c)]
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            sync = self.runner.no_sync() if (not last and hasattr(self.runner, "no_sync")) else contextlib.nullcontext()
+            rows = chunk.tolist()
+            with sync, drawing(config.seed, step, [positions[j] for j in rows]):
+                with self.accel.autocast():
+                    loss, logits = self.objective.loss(self.runner, images[chunk], targets[chunk],
+                                                       [indices[j] for j in rows])
+                self.scaler.scale(loss * len(chunk) / n).backward()
+            loss_sum += loss.item() * len(chunk)
+            hard = targets[chunk].argmax(1) if targets.dim() == 2 else targets[chunk]
+            correct += (logits.argmax(1) == hard).sum().item()
         if config.clip_grad:
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.clip_grad)
-        optimizer.step()
-        scheduler.step_update(done)
-        if ema is not None:
-            ema.update_parameters(model)
-        totals[0] += loss.item() * len(labels)
-        totals[1] += (logits.argmax(1) == labels).sum().item()
-        totals[2] += len(labels)
-        rate = totals[2] * max(1, dist.world_size()) / (time.perf_counter() - start)
-        bar.update(task, advance=1, status=f"epoch {epoch + 1}/{config.epochs} loss {totals[0] / totals[2]:.3f} "
-                                           f"{rate:.0f} img/s")
-    rank_samples = int(totals[2])
-    loss_sum, correct, seen = dist.all_reduce_sum(totals)
-    seconds = time.perf_counter() - start
-    return {"epoch": epoch + 1, "world_size": dist.world_size(), "rank_samples": rank_samples,
-            "loss": round(loss_sum / max(1, seen), 4),
-            "train_top1": round(100 * correct / max(1, seen), 2), "img_per_s": round(seen / seconds, 1),
-            "seconds": round(seconds, 1), "lr": round(optimizer.param_groups[0]["lr"], 6)}
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                           config.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss_sum, correct
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """A dataset whose samples also carry their index (cached teacher logits are looked up by it)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple]:
+        getitems = getattr(self.dataset, "__getitems__", None)
+        samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
+        return [(image, label, index) for (image, label), index in zip(samples, indices)]
+
+
+def _default_workers(dataset) -> int:
+    """In-memory tensors need no loader processes; decoding image files does (up to 8, one core left)."""
+    while dataset is not None and not hasattr(dataset, "in_memory"):
+        dataset = getattr(dataset, "dataset", None)
+    if dataset is not None and dataset.in_memory:
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def _image_side(dataset) -> int:
+    """The side of the images a training set yields at its own size (for the CutMix box)."""
+    image, _ = dataset[0]
+    return int(image.shape[-1])
+
+
+def _cpu_copy(state: dict) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 @torch.inference_mode()
-def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> dict:
+def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig, accel: Accelerator) -> dict:
     if not data.has_labels:
         return {}
     model.eval()
@@ -224,7 +394,9 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> 
     loss, top1, top5 = 0.0, 0, 0
     for begin in range(0, n, 256):
         images, labels = fetch(data.val, list(range(begin, min(n, begin + 256))))
-        logits = model(images.contiguous(memory_format=torch.channels_last))
+        images = images.to(accel.device).contiguous(memory_format=torch.channels_last)
+        with accel.autocast():
+            logits = model(images).float().cpu()
         loss += loss_fn(logits, labels).item()
         correct1, correct5 = topk_correct(logits, labels)
         top1, top5 = top1 + correct1, top5 + correct5
@@ -233,27 +405,34 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig) -> 
 
 def _epoch_line(label: str, r: dict, epochs: int) -> str:
     val = f" | val top-1 {r['val_top1']}% top-5 {r['val_top5']}% loss {r['val_loss']}" if "val_top1" in r else ""
-    return (f"{label}: epoch {r['epoch']}/{epochs} loss {r['loss']} train top-1 {r['train_top1']}%{val} "
+    size = f" at {r['img_size']} px" if "img_size" in r else ""
+    return (f"{label}: epoch {r['epoch']}/{epochs}{size} loss {r['loss']} train top-1 {r['train_top1']}%{val} "
             f"({r['img_per_s']} img/s, {r['seconds']} s)")
 
 
-def _payload(model, trainable, optimizer, scheduler, ema, best, epoch, history, model_name, stage, arch, settings):
+def _payload(model, trainable, optimizer, scheduler, scaler, ema, best, epoch, history, model_name, stage, arch,
+             settings):
     return {"model_name": model_name, "stage": stage, "arch": arch, "config": json.dumps(settings, sort_keys=True),
-            "epoch": epoch, "model": model.state_dict(), "trainable": trainable.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "ema": ema.state_dict() if ema is not None else {}, "rng": torch.get_rng_state(),
+            "epoch": epoch, "model": _cpu_copy(model.state_dict()), "trainable": _cpu_copy(trainable.state_dict()),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "ema": _cpu_copy(ema.state_dict()) if ema is not None else {}, "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "best": {"epoch": best["epoch"] or 0, "top1": best["top1"] if best["top1"] is not None else -1.0,
                      "state": best["state"] or {}},
             "history": json.dumps(history)}
 
 
-def _restore(payload, model, trainable, optimizer, scheduler, ema, best) -> int:
+def _restore(payload, model, trainable, optimizer, scheduler, scaler, ema, best) -> int:
     trainable.load_state_dict(payload["trainable"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
+    if payload.get("scaler"):
+        scaler.load_state_dict(payload["scaler"])
     if ema is not None and payload["ema"]:
         ema.load_state_dict(payload["ema"])
     torch.set_rng_state(payload["rng"])
+    if payload.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["cuda_rng"])
     saved = payload["best"]
     if saved["epoch"]:
         best.update(epoch=saved["epoch"], top1=saved["top1"], state=saved["state"])

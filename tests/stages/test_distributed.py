@@ -1,4 +1,5 @@
-"""Data-parallel training under torchrun (2 CPU processes, gloo) matches one process."""
+"""Data-parallel training under torchrun (2 CPU processes, gloo) matches one process, with the augmentation,
+mixing, accumulation and stochastic depth on (every draw is keyed by image or global-batch position)."""
 
 import json
 import os
@@ -8,7 +9,9 @@ import sys
 from safetensors.torch import load_file
 
 ARGS = ["compress", "test_vit", "--data", "fashion-mnist", "--img-size", "32", "--subset", "512", "--epochs", "2",
-        "--batch-size", "32", "--formats", "onnx", "--eval-samples", "256", "--runs", "3"]
+        "--batch-size", "32", "--formats", "onnx", "--eval-samples", "256", "--runs", "3",
+        "--auto-augment", "rand-m9-mstd0.5", "--re-prob", "0.25", "--mixup", "0.2", "--cutmix", "1.0",
+        "--accum-steps", "2", "--drop-path", "0.1"]
 
 
 def run(prefix: list[str], out, cache) -> subprocess.CompletedProcess:

@@ -1,5 +1,7 @@
-"""The trainer: interrupt-and-resume reproduces an uninterrupted run; bad resume files are refused."""
+"""The trainer: interrupt-and-resume reproduces an uninterrupted run (every technique on: progressive resizing,
+RandAugment, erasing, MixUp/CutMix, drop-path, EMA, accumulation); bad resume files are refused."""
 
+import json
 import math
 import os
 import subprocess
@@ -14,8 +16,10 @@ from edgekit.models import resolve
 from edgekit.models.build import create
 from edgekit.stages.train import TrainConfig, _optimizer, _schedule
 
-ARGS = ["--data", "fashion-mnist", "--img-size", "32", "--subset", "512", "--epochs", "3", "--batch-size", "32",
-        "--formats", "onnx", "--eval-samples", "256", "--runs", "3", "--ema", "0.9"]
+ARGS = ["--data", "fashion-mnist", "--img-size", "64", "--subset", "512", "--epochs", "3", "--batch-size", "32",
+        "--formats", "onnx", "--eval-samples", "256", "--runs", "3", "--ema", "0.9", "--progressive", "0.5",
+        "--auto-augment", "rand-m9-mstd0.5", "--re-prob", "0.25", "--mixup", "0.2", "--cutmix", "1.0",
+        "--drop-path", "0.1", "--accum-steps", "2"]
 
 
 def compress(model: str, out: Path, cache: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -49,6 +53,9 @@ def test_killed_run_resumes_to_identical_weights(tmp_path, uninterrupted):
     for key in expected:
         assert torch.equal(expected[key], got[key]), key
     assert not state.exists()  # finished: the state is removed
+    teacher = next(s for s in json.loads((tmp_path / "run" / "report.json").read_text())["stages"]
+                   if s["name"] == "teacher")
+    assert [h.get("img_size", 64) for h in teacher["metrics"]["history"]] == [32, 64, 64]  # progressive resizing
 
 
 def test_corrupt_resume_file_is_refused_and_kept(tmp_path):

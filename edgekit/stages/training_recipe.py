@@ -1,0 +1,127 @@
+"""Training recipes per model family, as data (training_recipes/*.yaml): the defaults a plain `compress MODEL
+--data D` trains with.
+
+Precedence: the options' own defaults < the family's recipe (< its `finetune` part when the teacher starts from
+weights) < the recipe file < --set < flags. `--train-recipe NAME` picks another recipe, `none` the plain defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from pydantic import ValidationError
+
+from edgekit.core.errors import EdgekitError
+from edgekit.core.options import TrainOptions
+from edgekit.core.recipe import Recipe, describe_validation_error
+from edgekit.core.registry import Registry
+from edgekit.models.zoo import ModelSpec
+
+RECIPE_KEYS = {"description", "families", "models", "train", "finetune"}
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """One family recipe: the train-section values it sets, and those it sets on top when fine-tuning."""
+
+    name: str
+    description: str
+    families: tuple[str, ...]
+    models: tuple[str, ...] = ()
+    train: dict[str, Any] = field(default_factory=dict)
+    finetune: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, fine_tuning: bool) -> dict[str, Any]:
+        return {**self.train, **(self.finetune if fine_tuning else {})}
+
+
+@functools.cache
+def training_recipes() -> Registry[TrainingRecipe]:
+    """Every recipe shipped in edgekit/stages/training_recipes, checked against the train options."""
+    from edgekit.core.io import read_yaml
+
+    registry: Registry[TrainingRecipe] = Registry("training recipe")
+    folder = resources.files("edgekit.stages") / "training_recipes"
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".yaml"):
+            continue
+        with resources.as_file(item) as path:
+            raw = read_yaml(path, f"training recipe '{item.name}'")
+        name = item.name.removesuffix(".yaml")
+        unknown = set(raw) - RECIPE_KEYS
+        if unknown:
+            raise EdgekitError(f"training recipe '{item.name}': unknown key '{sorted(unknown)[0]}'")
+        recipe = TrainingRecipe(name, raw.get("description", ""), tuple(raw.get("families", ())),
+                                tuple(raw.get("models", ())), dict(raw.get("train") or {}),
+                                dict(raw.get("finetune") or {}))
+        for part in (recipe.train, recipe.values(True)):
+            _validated(part, f"training recipe '{item.name}'")
+        registry.add(name, recipe)
+    return registry
+
+
+def recipe_for(spec: ModelSpec) -> TrainingRecipe | None:
+    """The recipe naming this model, else the one naming its family; None when no recipe covers it."""
+    recipes = [training_recipes().get(name) for name in training_recipes().names()]
+    return next((r for r in recipes if spec.name in r.models), None) or \
+        next((r for r in recipes if spec.family in r.families), None)
+
+
+def fine_tuning(recipe: Recipe) -> bool:
+    """The teacher starts from trained weights (the recipe's `finetune` part applies)."""
+    return recipe.teacher.pretrained or recipe.teacher.weights is not None
+
+
+def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict]:
+    """`recipe` with its unset train options taken from the training recipe; and what was applied (for the plan
+    and the report): the recipe's name, the values it supplied, and the options the user set over it."""
+    choice = recipe.train.recipe
+    if choice == "none":
+        chosen = None
+    elif choice == "auto":
+        chosen = recipe_for(spec)
+    else:
+        chosen = training_recipes().get(choice)
+    user = recipe.train.model_fields_set
+    if chosen is None:
+        return recipe, {"name": "none", "applied": {}, "overridden": sorted(user - {"recipe"})}
+    tuning = fine_tuning(recipe)
+    supplied = {k: v for k, v in chosen.values(tuning).items() if k not in user}
+    given = recipe.train.model_dump(include=user)
+    values = _validated({**supplied, **given}, f"training recipe '{chosen.name}' with the given options")
+    train = TrainOptions.model_construct(_fields_set=set(user), **dict(values))  # the user's fields stay "set"
+    info = {"name": chosen.name, "description": chosen.description, "fine_tuning": tuning, "applied": supplied,
+            "overridden": sorted(k for k in user if k in chosen.values(tuning))}
+    return recipe.model_copy(update={"train": train}), info
+
+
+def _validated(values: dict[str, Any], source: str) -> TrainOptions:
+    try:
+        return TrainOptions.model_validate(values)
+    except ValidationError as exc:
+        raise EdgekitError(f"{source}: {describe_validation_error(exc).removeprefix('--')}") from exc
+
+
+def summary(info: dict, train: TrainOptions) -> str:
+    """One line for the plan: which recipe, and the settings it gives."""
+    lr = f"lr {train.peak_lr():.4g}" + ("" if train.lr is not None else
+                                        f" ({train.lr_base:g} x {train.batch_size}/256)")
+    parts = [train.optimizer, lr, f"wd {train.weight_decay:g}", f"warm-up {train.warmup_fraction:.0%}",
+             f"smoothing {train.label_smoothing:g}"]
+    optional = {"ema": "EMA {}", "drop_path": "drop-path {}", "auto_augment": "{}", "re_prob": "erasing {}",
+                "mixup": "mixup {}", "cutmix": "cutmix {}", "progressive": "progressive from {}x",
+                "layer_decay": "layer decay {}", "accum_steps": "accumulate {}"}
+    for key, text in optional.items():
+        value = getattr(train, key)
+        if value and not (key == "accum_steps" and value == 1):
+            parts.append(text.format(value))
+    if train.crop == "rrc":
+        parts.append(f"rrc {train.crop_scale:g}-1")
+    name = info["name"]
+    head = "plain defaults" if name == "none" else f"recipe '{name}'" + (" (fine-tuning)" if info.get("fine_tuning")
+                                                                         else "")
+    over = f"; set by you: {', '.join(info['overridden'])}" if info.get("overridden") else ""
+    return f"training: {head}: {', '.join(parts)}{over}"

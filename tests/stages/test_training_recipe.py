@@ -1,0 +1,55 @@
+"""Family training recipes: every zoo model has one, unset options take it, flags and files win over it."""
+
+import pytest
+
+from edgekit.core.errors import EdgekitError
+from edgekit.core.recipe import load_recipe
+from edgekit.models.zoo import MODELS, resolve
+from edgekit.stages.training_recipe import apply_training_recipe, recipe_for, summary, training_recipes
+
+
+def applied(*args: str, **flags):
+    recipe, _ = load_recipe(flags={"model": args[0], **flags})
+    return apply_training_recipe(recipe, resolve(args[0]))
+
+
+def test_every_zoo_model_has_a_training_recipe():
+    missing = [name for name in MODELS.names() if recipe_for(MODELS.get(name)) is None]
+    assert not missing
+
+
+def test_unset_options_take_the_family_recipe_with_the_lr_scaled_by_the_batch():
+    recipe, info = applied("effnet_lite0", **{"train.batch_size": 128})
+    family = training_recipes().get("mobile-cnn").train
+    assert info["name"] == "mobile-cnn" and recipe.train.optimizer == family["optimizer"] == "sgd"
+    assert recipe.train.peak_lr() == pytest.approx(family["lr_base"] * 128 / 256)
+    assert info["applied"]["weight_decay"] == recipe.train.weight_decay == family["weight_decay"]
+    assert "train.optimizer" not in recipe.set_paths()  # the family's values are defaults, not the user's
+    assert "set by you" not in summary(info, recipe.train)
+
+
+def test_flags_override_the_family_recipe_and_are_reported():
+    recipe, info = applied("deit_tiny", **{"train.optimizer": "sgd", "train.lr": 0.01})
+    assert recipe.train.optimizer == "sgd" and recipe.train.peak_lr() == 0.01
+    assert recipe.train.weight_decay == training_recipes().get("vit").train["weight_decay"]
+    assert info["overridden"] == ["optimizer"] and "optimizer" not in info["applied"]
+    assert "set by you: optimizer" in summary(info, recipe.train)
+
+
+def test_fine_tuning_from_weights_adds_the_recipes_finetune_part(tmp_path):
+    recipe, info = applied("deit_tiny", **{"teacher.pretrained": True})
+    assert info["fine_tuning"] and recipe.train.layer_decay == training_recipes().get("vit").finetune["layer_decay"]
+    scratch, _ = applied("deit_tiny")
+    assert scratch.train.layer_decay is None
+
+
+def test_train_recipe_none_keeps_the_plain_defaults_and_a_name_picks_another_recipe():
+    plain, info = applied("effnet_lite0", **{"train.recipe": "none"})
+    assert info["name"] == "none" and plain.train.optimizer == "adamw"
+    other, info = applied("effnet_lite0", **{"train.recipe": "vit"})
+    assert info["name"] == "vit" and other.train.optimizer == "adamw" and other.train.drop_path > 0
+
+
+def test_unknown_train_recipe_is_one_line():
+    with pytest.raises(EdgekitError, match="training recipe 'vti'.*vit"):
+        applied("effnet_lite0", **{"train.recipe": "vti"})
