@@ -151,6 +151,7 @@ def markdown(report: dict) -> str:
         lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
     lines += reference_section(report)
     lines += int8_section(report)
+    lines += training_section(report)
     lines += ["", "## Stages", "", "| stage | seconds | cache | metrics |", "|---|---|---|---|"]
     for stage in report["stages"]:
         metrics = ", ".join(f"{k}={v}" for k, v in stage["metrics"].items() if not isinstance(v, (list, dict)))
@@ -161,6 +162,34 @@ def markdown(report: dict) -> str:
     if plots:
         lines += ["", *[f"![{p}]({p})" for p in plots]]
     return "\n".join(lines) + "\n"
+
+
+TRAINING_STAGES = {"teacher": "teacher", "prune": "prune (between steps)", "kd": "distillation",
+                   "finetune": "fine-tune", "int8": "QAT"}
+
+
+def training_section(report: dict) -> list[str]:
+    """Markdown: the training recipe used, and each training stage's time, throughput and best epoch."""
+    used = report.get("training_recipe") or {}
+    rows = []
+    for stage in report["stages"]:
+        metrics = stage["metrics"].get("qat", stage["metrics"]) if stage["name"] == "int8" else stage["metrics"]
+        if stage["name"] in TRAINING_STAGES and metrics.get("train_seconds") and not stage.get("cached"):
+            rows.append(f"| {TRAINING_STAGES[stage['name']]} | {len(metrics.get('history') or [])} | "
+                        f"{metrics['train_seconds']} | {metrics.get('train_img_per_s')} | "
+                        f"{metrics.get('best_val_top1')} | {metrics.get('accelerator', '')} |")
+    if not used and not rows:
+        return []
+    lines = ["", "## Training", ""]
+    if used:
+        name = used.get("name", "none")
+        given = ", ".join(f"{k} {v}" for k, v in (used.get("applied") or {}).items())
+        lines += [f"- recipe: **{name}**" + (f" ({used['description']})" if used.get("description") else "")
+                  + (" for fine-tuning" if used.get("fine_tuning") else ""),
+                  f"- values it set: {given or 'none'}; overridden by you: {', '.join(used.get('overridden') or []) or 'none'}"]
+    if rows:
+        lines += ["", "| stage | epochs | seconds | img/s | best val top-1 | on |", "|---|---|---|---|---|---|", *rows]
+    return lines
 
 
 def int8_section(report: dict) -> list[str]:

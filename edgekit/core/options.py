@@ -227,6 +227,7 @@ class RecoverOptions(Section):
 
     kd: bool | None = option(None, "distil from the FP32 teacher (default: on when the data can train; "
                                    "--no-kd fine-tunes on labels only)")
+    epochs: int | None = option(None, "recovery epochs (default: --epochs)", flat="recover_epochs", ge=1)
     temperature: float = option(2.0, "distillation temperature", flat="kd_temperature", gt=0)
     alpha: float = option(0.7, "weight of the distillation term (1 - alpha: cross-entropy)", flat="kd_alpha",
                           ge=0, le=1)

@@ -37,6 +37,7 @@ from edgekit.stages import (
 from edgekit.stages.base import Node, Setting, Stage, dump, pick
 from edgekit.stages.prune import can_train
 from edgekit.stages.teacher import will_train
+from edgekit.stages.train import check_training
 from edgekit.stages.train_state import check_model, read_state
 from edgekit.stages.training_recipe import apply_training_recipe
 
@@ -189,6 +190,8 @@ def validate(plan: Plan) -> None:
                                f"{', '.join(node.stage.may_follow)} before it)")
     for node in plan.nodes:
         node.stage.check(node, plan.setting)
+    if any("train" in node.stage.reads_for(plan.setting, node) for node in plan.nodes):
+        check_training(plan.setting.recipe.train)  # a bad policy, or a GPU this machine lacks, fails here
     for name in plan.setting.recipe.refresh:
         STAGES.canonical(name)
     _refuse_unused_options(plan)

@@ -35,8 +35,8 @@ class Accelerator:
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     def describe(self) -> str:
-        name = torch.cuda.get_device_name(self.device) if self.cuda else "CPU"
-        return f"{self.device} ({name}), {self.precision}"
+        where = f"{self.device} ({torch.cuda.get_device_name(self.device)})" if self.cuda else "CPU"
+        return f"{where}, {self.precision}"
 
 
 def select(device: str = "auto", precision: str = "auto") -> Accelerator:

@@ -14,21 +14,26 @@ from edgekit.stages.model_stage import ModelStage
 from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 
+def epochs(options) -> int:
+    """--recover-epochs, else --epochs."""
+    return options.recover.epochs or options.train.epochs
+
+
 class Recover(ModelStage):
     """Fine-tune the pruned student in place of a copy of it; the shared trainer does the work."""
 
     may_follow = ("prune",)
     version = TRAINER_VERSION
-    reads = ("train", "seed", "data.eval_samples")
+    reads = ("train", "seed", "data.eval_samples", "recover.epochs")
     libraries = ("torch", "timm")
     label = "recover"
 
     def describe(self, node: Node, setting: Setting) -> str:
-        return f"{node.options.train.epochs} epoch(s) on {setting.data.n_train:,} images"
+        return f"{epochs(node.options)} epoch(s) on {setting.data.n_train:,} images"
 
     def estimate(self, node: Node, setting: Setting, probe) -> float | None:
         train_options = node.options.train
-        return probe.training_seconds(train_options.epochs, setting.data.n_train, setting.data.n_val,
+        return probe.training_seconds(epochs(node.options), setting.data.n_train, setting.data.n_val,
                                       train_options.batch_size, node.options.data.eval_samples,
                                       teacher_forward=self.name == "kd")
 
@@ -43,7 +48,8 @@ class Recover(ModelStage):
         student = copy.deepcopy(pruned.module)  # the cached pruned model stays as it was
         options = node.options
         config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
-                                          img_size=ctx.setting.img_size, img_multiple=ctx.setting.spec.img_multiple)
+                                          img_size=ctx.setting.img_size, img_multiple=ctx.setting.spec.img_multiple,
+                                          epochs=epochs(options))
         with self.augmentation(node, data.train):
             result = train(student, data, config, label=self.label, stage=self.name,
                            model_name=pruned.description.model, objective=self.objective(node, inputs, ctx, student),

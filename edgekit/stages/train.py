@@ -27,6 +27,7 @@ from timm.scheduler import CosineLRScheduler
 from torch.utils.data import DataLoader, default_collate
 
 from edgekit.bench.accuracy import topk_correct
+from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
 from edgekit.data.augment import AugmentPolicy
@@ -95,6 +96,12 @@ class TrainConfig:
             return self.img_size, self.policy
         return progressive_stage(epoch, self.epochs, self.img_size, self.progressive, self.img_multiple,
                                  self.policy, stages=PROGRESSIVE_STAGES)
+
+
+def check_training(train) -> None:
+    """The train options' augmentation, mixing, device and precision are valid on this machine (before work)."""
+    TrainConfig.from_options(train, seed=0, eval_samples=None)
+    select(train.device, train.precision)
 
 
 @dataclass
@@ -168,6 +175,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     """Train `model` in place on `data.train`, validating every epoch; returns the per-epoch history. The model
     comes back on the CPU, in eval mode, with the best epoch's weights (the EMA's when on)."""
     objective = objective or Objective(config.label_smoothing)
+    _check_sizes(model, config, label)
     accel = select(config.device, config.precision)
     torch.manual_seed(config.seed)
     batches_per_epoch = len(data.train) // config.batch_size
@@ -227,6 +235,19 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     rate = round(sum(h["img_per_s"] * h["seconds"] for h in done) / seconds, 1) if seconds else None
     return TrainResult(history, best["epoch"], best["top1"], start_epoch, round(seconds, 1), rate,
                        accel.describe())
+
+
+def _check_sizes(model: torch.nn.Module, config: TrainConfig, label: str) -> None:
+    """Progressive resizing needs a model that runs at its smaller sizes: refuse one that does not, up front."""
+    sizes = sorted({config.stage(epoch)[0] for epoch in range(config.epochs)} - {config.img_size, None})
+    for size in sizes:
+        try:
+            with torch.no_grad():
+                model.eval()(torch.zeros(1, 3, size, size))
+        except Exception as exc:
+            raise EdgekitError(f"{label}: --progressive {config.progressive} trains at {size} px first, and this "
+                               f"model cannot run at {size} px ({type(exc).__name__}: {first_line(exc, 120)}); "
+                               "progressive resizing needs a model that takes any input size (CNNs)") from exc
 
 
 def _fault_injection(epoch: int) -> None:

@@ -23,7 +23,7 @@ def test_compress_help_groups_options_by_stage_with_choices_and_defaults():
     for panel in ("Run", *PANELS.values()):
         assert f"─ {panel} " in text, panel
     assert "[l2|taylor|bn-scale|lamp|random]" in text and "[auto|qat|ptq]" in text and "[adamw|sgd]" in text
-    assert "[default: 0.005]" in text and "[default: fashion-mnist]" in text and "[default: onnx,tflite,pte]" in text
+    assert "[default: 0.02]" in text and "[default: fashion-mnist]" in text and "[default: onnx,tflite,pte]" in text
     assert "--kd-temperature" in text and "--set" in text and "--dry-run" in text
 
 

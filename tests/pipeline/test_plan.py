@@ -1,6 +1,7 @@
 """Planning: which stages a recipe lays out, how they are keyed, and what is refused before any work."""
 
 import pytest
+import torch
 
 from edgekit.core.errors import EdgekitError
 from edgekit.core.recipe import load_recipe
@@ -69,6 +70,10 @@ def test_baseline_nodes_share_keys_with_an_uncompressed_run(tmp_path):
     ({"prune_ignore": "fc", "prune_steps": 2}, "--prune-ignore, --prune-steps: these options set the prune stage"),
     ({"refresh": "bnech"}, "unknown stage 'bnech'; did you mean 'bench'"),
     ({"formats": "onnx", "img_size": 30}, "multiple of 32"),
+    ({"auto_augment": "rand-x"}, "auto_augment 'rand-x' is not a timm policy"),
+    ({"prune": 0.3, "kd_cache_logits": True, "mixup": 0.2}, "--kd-cache-logits holds the teacher's logits of unmixed"),
+    pytest.param({"train_device": "cuda"}, "--train-device cuda: torch sees no CUDA GPU",
+                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
 ])
 def test_bad_plans_are_refused_before_any_work(tmp_path, flags, fragment):
     with pytest.raises(EdgekitError) as caught:

@@ -104,3 +104,56 @@ def test_schedule_warms_up_linearly_to_the_peak_then_decays_by_a_cosine():
     assert lrs[:warmup + 1] == pytest.approx([config.lr * t / warmup for t in range(warmup + 1)])
     cosine = [config.lr * (1 + math.cos(math.pi * t / (steps - warmup))) / 2 for t in range(steps - warmup)]
     assert lrs[warmup:] == pytest.approx(cosine) and max(lrs) == pytest.approx(config.lr)
+
+
+def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
+    from edgekit.data.base import DataBundle, TensorImages
+    from edgekit.models.build import Preprocessing
+
+    prep = Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", 1.0)
+    images = torch.randint(0, 255, (n, 1, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(n) % classes
+    return DataBundle("tiny", train=TensorImages(images, labels, size, prep, train=True),
+                      val=TensorImages(images[:16], labels[:16], size, prep, train=False), num_classes=classes,
+                      class_names=None, has_labels=True)
+
+
+def trained(config: TrainConfig, objective=None) -> dict[str, torch.Tensor]:
+    from edgekit.stages.train import train
+
+    torch.manual_seed(0)
+    model = create(resolve("test_vit"), 4, 32)
+    train(model, tiny_data(), config, label="test", objective=objective(model) if objective else None)
+    return model.state_dict()
+
+
+def test_gradient_accumulation_matches_the_whole_batch():
+    config = TrainConfig(epochs=1, batch_size=16, lr=1e-3, eval_samples=16)
+    whole, sliced = trained(config), trained(TrainConfig(**{**config.__dict__, "accum_steps": 4}))
+    assert max((whole[k] - sliced[k]).abs().max().item() for k in whole) < 1e-5
+
+
+def test_mixed_batches_distil_with_soft_targets():
+    from edgekit.data.mixing import MixConfig
+    from edgekit.stages.distill import Distillation
+
+    teacher = create(resolve("test_vit"), 4, 32).eval()
+    example = torch.zeros(1, 3, 32, 32)
+    config = TrainConfig(epochs=1, batch_size=16, lr=1e-3, eval_samples=16,
+                         mix=MixConfig(mixup_alpha=0.4, cutmix_alpha=1.0))
+    plain = trained(TrainConfig(**{**config.__dict__, "mix": MixConfig()}))
+    mixed = trained(config, lambda student: Distillation(teacher, student, example, temperature=2.0, alpha=0.5,
+                                                         label_smoothing=0.1))
+    assert all(torch.isfinite(v).all() for v in mixed.values())
+    assert any(not torch.equal(plain[k], mixed[k]) for k in plain)
+
+
+def test_progressive_resizing_refuses_a_model_that_cannot_take_the_smaller_size():
+    from edgekit.core.errors import EdgekitError
+    from edgekit.stages.train import _check_sizes
+
+    config = TrainConfig(epochs=4, progressive=0.5, img_size=32, img_multiple=16)
+    with pytest.raises(EdgekitError, match="cannot run at 16 px"):
+        _check_sizes(create(resolve("test_vit"), 4, 32), config, "teacher")
+    _check_sizes(create(resolve("test_resnet"), 4, 64), TrainConfig(epochs=4, progressive=0.5, img_size=64,
+                                                                       img_multiple=32), "teacher")
