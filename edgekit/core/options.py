@@ -227,7 +227,8 @@ class RecoverOptions(Section):
 
     kd: bool | None = option(None, "distil from the FP32 teacher (default: on when the data can train; "
                                    "--no-kd fine-tunes on labels only)")
-    epochs: int | None = option(None, "recovery epochs (default: --epochs)", flat="recover_epochs", ge=1)
+    epochs: float | None = option(None, "recovery epochs, fractions allowed (default: --epochs)",
+                                  flat="recover_epochs", gt=0)
     temperature: float = option(2.0, "distillation temperature", flat="kd_temperature", gt=0)
     alpha: float = option(0.7, "weight of the distillation term (1 - alpha: cross-entropy)", flat="kd_alpha",
                           ge=0, le=1)
@@ -247,7 +248,7 @@ class Int8Options(Section):
     calib_samples: int = option(256, "calibration images (PTQ, and QAT's initial ranges)", ge=1)
     max_drop: float | None = option(None, "max top-1 points lost vs FP32 on the exported file; the most "
                                           "sensitive layers stay float", ge=0)
-    qat_epochs: int = option(1, "QAT epochs", ge=0)
+    qat_epochs: float = option(1.0, "QAT epochs; a fraction trains on that share of an epoch (e.g. 0.25)", ge=0)
     qat_lr: float = option(1e-4, "QAT learning rate", gt=0)
 
     @field_validator("backend", mode="before")

@@ -12,7 +12,9 @@ of every global batch, and every random draw of the data (augmentation, mixing p
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 import signal
 import time
@@ -34,7 +36,7 @@ from edgekit.data.augment import AugmentPolicy
 from edgekit.data.batches import fetch, set_epoch, set_policy, set_train_size
 from edgekit.data.mixing import MixConfig, MixPlan, mix, soft_targets
 from edgekit.data.mixing import plan as mix_plan
-from edgekit.data.progressive import progressive_stage
+from edgekit.data.progressive import progressive_stage, stage_fraction
 from edgekit.stages import distributed as dist
 from edgekit.stages.accelerator import Accelerator, select
 from edgekit.stages.stochastic_depth import drawing, keyed
@@ -51,7 +53,7 @@ PROGRESSIVE_STAGES = 4  # EfficientNetV2's number of size stages
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
+    epochs: float  # a fraction trains that share of the last epoch's batches (e.g. QAT for 0.25 of an epoch)
     lr: float = 5e-3
     weight_decay: float = 0.05
     batch_size: int = 64
@@ -90,11 +92,30 @@ class TrainConfig:
                       workers=train.workers, eval_samples=eval_samples, seed=seed)
         return cls(**{**values, **changes})
 
+    @property
+    def whole_epochs(self) -> int:
+        """Epochs begun (a fractional last epoch counts)."""
+        return math.ceil(self.epochs)
+
+    def steps(self, batches_per_epoch: int) -> int:
+        return max(1, round(self.epochs * batches_per_epoch))
+
+    def mix_at(self, epoch: int) -> MixConfig:
+        """The mixing of `epoch`: with progressive resizing, MixUp/CutMix alpha grow from 0 with the size (as
+        EfficientNetV2's mixup does)."""
+        if not self.progressive or self.img_size is None or not self.mix.enabled:
+            return self.mix
+        grown = stage_fraction(epoch, self.whole_epochs, PROGRESSIVE_STAGES)
+        if grown == 0:
+            return dataclasses.replace(self.mix, prob=0.0)
+        return dataclasses.replace(self.mix, mixup_alpha=self.mix.mixup_alpha * grown,
+                                   cutmix_alpha=self.mix.cutmix_alpha * grown)
+
     def stage(self, epoch: int) -> tuple[int | None, AugmentPolicy]:
         """The training size and augmentation of `epoch` (progressive resizing grows both)."""
         if not self.progressive or self.img_size is None:
             return self.img_size, self.policy
-        return progressive_stage(epoch, self.epochs, self.img_size, self.progressive, self.img_multiple,
+        return progressive_stage(epoch, self.whole_epochs, self.img_size, self.progressive, self.img_multiple,
                                  self.policy, stages=PROGRESSIVE_STAGES)
 
 
@@ -179,7 +200,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     accel = select(config.device, config.precision)
     torch.manual_seed(config.seed)
     batches_per_epoch = len(data.train) // config.batch_size
-    steps = max(1, config.epochs * batches_per_epoch)
+    steps = config.steps(batches_per_epoch)
     model.to(accel.device)
     objective.to(accel.device)
     extras = [m.to(accel.device) for m in objective.modules()]
@@ -203,9 +224,9 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     info(f"{label}: training on {accel.describe()}")
     with keyed(model), progress() as bar:
         task = bar.add_task(label, total=steps, completed=start_epoch * batches_per_epoch, status="")
-        for epoch in range(start_epoch, config.epochs):
+        for epoch in range(start_epoch, config.whole_epochs):
             loop = Loop(runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema)
-            record = loop.epoch(epoch, bar, task)
+            record = loop.epoch(epoch, bar, task, steps - epoch * batches_per_epoch)
             evaluated = ema.module if ema is not None else model
             if dist.is_main():
                 record.update(_validate(evaluated, data, config, accel))
@@ -217,7 +238,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
                 save_state(state_path, _payload(model, trainable, optimizer, scheduler, scaler, ema, best,
                                                 epoch + 1, history, model_name, stage, arch, settings))
             dist.barrier()
-            info(_epoch_line(label, record, config.epochs))
+            info(_epoch_line(label, record, config.whole_epochs))
             _fault_injection(epoch + 1)
     final = _cpu_copy(ema.module.state_dict()) if ema is not None else None
     model.to("cpu")
@@ -239,7 +260,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
 
 def _check_sizes(model: torch.nn.Module, config: TrainConfig, label: str) -> None:
     """Progressive resizing needs a model that runs at its smaller sizes: refuse one that does not, up front."""
-    sizes = sorted({config.stage(epoch)[0] for epoch in range(config.epochs)} - {config.img_size, None})
+    sizes = sorted({config.stage(epoch)[0] for epoch in range(config.whole_epochs)} - {config.img_size, None})
     for size in sizes:
         try:
             with torch.no_grad():
@@ -280,7 +301,8 @@ class Loop:
         self.runner, self.model, self.objective, self.data, self.config = runner, model, objective, data, config
         self.accel, self.optimizer, self.scheduler, self.scaler, self.ema = accel, optimizer, scheduler, scaler, ema
 
-    def epoch(self, epoch: int, bar, task) -> dict:
+    def epoch(self, epoch: int, bar, task, steps_left: int) -> dict:
+        """Train one epoch (or its first `steps_left` batches, the last of a fractional run)."""
         config, data = self.config, self.data
         self.runner.train()
         size, policy = config.stage(epoch)
@@ -289,8 +311,9 @@ class Loop:
         set_train_size(data.train, size)
         global_batches = epoch_batches(len(data.train), config.batch_size, config.seed, epoch)
         first = epoch * len(global_batches) + 1
-        side = size or _image_side(data.train)
-        plans = [mix_plan(config.mix, len(b), (config.seed, epoch, step), (side, side)) if config.mix.enabled
+        global_batches = global_batches[:steps_left]
+        side, mixing = size or _image_side(data.train), config.mix_at(epoch)
+        plans = [mix_plan(mixing, len(b), (config.seed, epoch, step), (side, side)) if mixing.enabled
                  else None for step, b in enumerate(global_batches, start=first)]
         positions = dist.shard(list(range(config.batch_size)))  # this rank's places in every global batch
         requests = [self._request(b, positions, plan) for b, plan in zip(global_batches, plans)]
@@ -303,7 +326,7 @@ class Loop:
             totals[1] += correct
             totals[2] += len(images)
             rate = totals[2] * max(1, dist.world_size()) / (time.perf_counter() - start)
-            bar.update(task, advance=1, status=f"epoch {epoch + 1}/{config.epochs} loss {totals[0] / totals[2]:.3f}"
+            bar.update(task, advance=1, status=f"epoch {epoch + 1}/{config.whole_epochs} loss {totals[0] / totals[2]:.3f}"
                                                f" {rate:.0f} img/s")
         rank_samples = int(totals[2])
         loss_sum, correct, seen = dist.all_reduce_sum(totals)
