@@ -1,16 +1,18 @@
-"""Teacher → pruned without KD → pruned with KD, side by side on Fashion-MNIST (full 10k test split).
+"""Teacher → pruned without KD → pruned with KD, side by side on Fashion-MNIST (full 10k test split); and an
+ablation of the training techniques.
 
-    .venv/bin/python benchmarks/train_kd.py                       # effnet_lite0, 64 px, the issue's settings
+    .venv/bin/python benchmarks/train_kd.py                       # effnet_lite0, 64 px, the family recipe
     .venv/bin/python benchmarks/train_kd.py --teacher-epochs 2 --student-epochs 1 --subset 5000   # a quick look
-Writes benchmarks/results/train_kd.{json,md}. Every number comes from the runs' report.json files; wall time and
-the CPU time of each run (user + system of the child process) are recorded side by side, with the load average,
-because a shared machine inflates wall time but not CPU time. Training uses torch's thread count
-(OMP_NUM_THREADS; all cores when unset); `--student-threads 1` trains the two students side by side, one core each.
+    .venv/bin/python benchmarks/train_kd.py --ablation --teacher-epochs 2      # which techniques move top-1
+Writes benchmarks/results/train_kd.{json,md} (and train_kd_ablation.{json,md}). Every number comes from the runs'
+report.json files; wall time and the CPU time of each run (user + system of the child process) are recorded side
+by side, with the load average, because a shared machine inflates wall time but not CPU time. Training uses
+torch's thread count (OMP_NUM_THREADS; all cores when unset); `--student-threads 1` trains the two students side
+by side, one core each.
 
-Settings (teacher: SGD + Nesterov, lr 0.05, batch 64, weight decay 5e-5, cosine, 5% warm-up): on Fashion-MNIST
-at 64 px, EfficientNet-Lite0 from scratch converges several points faster with SGD than with AdamW at 5e-3 or
-1e-2 in short runs (see the demo's notes in scripts/demo.sh). The pruned students fine-tune from the teacher's
-weights at a 5x lower learning rate.
+Settings: the teacher trains with its family's recipe (edgekit/stages/training_recipes/, no training flags) plus
+what --teacher-flags adds; the pruned students fine-tune from the teacher's weights at --student-lr. The ablation
+trains one teacher per row, each adding one technique to the family recipe, with the same epochs and data.
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+#: one teacher per row: the family recipe, then one technique added at a time
+ABLATION = (("family recipe", ()), ("plain defaults (--train-recipe none)", ("--train-recipe", "none")),
+            ("+ EMA 0.9998", ("--ema", "0.9998")), ("+ random erasing 0.25", ("--re-prob", "0.25")),
+            ("+ RandAugment m5", ("--auto-augment", "rand-m5-mstd0.5")), ("+ drop-path 0.1", ("--drop-path", "0.1")),
+            ("+ mixup 0.2 / cutmix 1.0", ("--mixup", "0.2", "--cutmix", "1.0", "--mix-prob", "0.5")),
+            ("+ rrc 0.35-1 instead of pad crop", ("--crop", "rrc", "--crop-scale", "0.35")))
+
+
 def start(model: str, out: Path, args, *extra: str, threads: int | None = None) -> tuple[subprocess.Popen, float]:
     cmd = [sys.executable, "-m", "edgekit", "compress", model, "--data", "fashion-mnist", "--img-size",
-           str(args.img_size), "--batch-size", str(args.batch_size), "--optimizer", args.optimizer,
-           "--weight-decay", str(args.weight_decay), "--formats", "onnx", "--runs", "20",
+           str(args.img_size), "--batch-size", str(args.batch_size), "--formats", "onnx", "--runs", "20",
            "--out", str(out), "--overwrite", *extra]
     if args.subset:
         cmd += ["--subset", str(args.subset)]
@@ -73,12 +82,10 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=8)
     parser.add_argument("--student-epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--optimizer", default="sgd")
-    parser.add_argument("--teacher-lr", type=float, default=0.05)
+    parser.add_argument("--teacher-flags", default="", help="extra compress flags for the teacher, e.g. '--ema 0.999'")
     parser.add_argument("--student-lr", type=float, default=0.01)
-    parser.add_argument("--weight-decay", type=float, default=5e-5)
-    parser.add_argument("--warmup-fraction", type=float, default=0.05, help="teacher warm-up share of all steps")
     parser.add_argument("--subset", type=int, default=None)
+    parser.add_argument("--ablation", action="store_true", help="train one teacher per technique instead")
     parser.add_argument("--prune", type=float, default=0.3)
     parser.add_argument("--reuse-teacher", action="store_true",
                         help="keep the teacher of an earlier run (its row in --out/train_kd.json, its model in --work)")
@@ -87,6 +94,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/bench-train-kd"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    if args.ablation:
+        return ablation(args)
     rows: dict[str, dict] = {}
     if args.reuse_teacher:
         previous = json.loads((args.out / "train_kd.json").read_text())
@@ -95,8 +104,7 @@ def main() -> None:
         print(f"reusing the teacher run in {args.work / 'teacher'} (top-1 {rows['teacher']['top1_pytorch']}%)")
     else:
         teacher, timing = finish(*start(args.model, args.work / "teacher", args, "--epochs", str(args.teacher_epochs),
-                                        "--lr", str(args.teacher_lr), "--warmup-fraction", str(args.warmup_fraction)),
-                                 args.work / "teacher")
+                                        *args.teacher_flags.split()), args.work / "teacher")
         rows["teacher"] = summary("teacher", teacher, timing, "teacher")
         write(args, rows)
     checkpoint = str(args.work / "teacher" / "model")
@@ -121,6 +129,30 @@ def main() -> None:
         report, timing = finish(proc, started, out)
         rows[name] = summary(name, report, timing, stage)
         write(args, rows)
+
+
+def ablation(args) -> None:
+    """One teacher per row of ABLATION, one after the other on all cores; the table is rewritten after each."""
+    rows = []
+    for name, flags in ABLATION:
+        out = args.work / ("ablation-" + "".join(c if c.isalnum() else "-" for c in name).strip("-"))
+        report, timing = finish(*start(args.model, out, args, "--epochs", str(args.teacher_epochs), *flags), out)
+        rows.append({**summary(name, report, timing, "teacher"), "flags": " ".join(flags),
+                     "recipe": report.get("training_recipe", {}).get("name")})
+        base = rows[0]["top1_pytorch"]
+        lines = [f"Teachers of {args.model} at {args.img_size} px, {args.teacher_epochs} epoch(s), batch "
+                 f"{args.batch_size}, {'all 60k' if not args.subset else args.subset} training images; top-1 on the "
+                 "full 10k test split.", "",
+                 "| teacher | flags | top-1 | vs family recipe | trainer img/s | train s | wall s |",
+                 "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['run']} | `{r['flags'] or '-'}` | {r['top1_pytorch']} | "
+                         f"{r['top1_pytorch'] - base:+.2f} | {r['train_img_per_s']} | {r['train_s']} | {r['wall_s']} |")
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "train_kd_ablation.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                                     "rows": rows}, indent=2) + "\n")
+        (args.out / "train_kd_ablation.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines), flush=True)
 
 
 def write(args, rows: dict[str, dict]) -> None:

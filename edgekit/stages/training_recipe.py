@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from edgekit.core.errors import EdgekitError
 from edgekit.core.options import TrainOptions
 from edgekit.core.recipe import Recipe, describe_validation_error
 from edgekit.core.registry import Registry
+from edgekit.models.checkpoint import is_checkpoint
 from edgekit.models.zoo import ModelSpec
 
 RECIPE_KEYS = {"description", "families", "models", "train", "finetune"}
@@ -71,8 +73,9 @@ def recipe_for(spec: ModelSpec) -> TrainingRecipe | None:
 
 
 def fine_tuning(recipe: Recipe) -> bool:
-    """The teacher starts from trained weights (the recipe's `finetune` part applies)."""
-    return recipe.teacher.pretrained or recipe.teacher.weights is not None
+    """The model starts from trained weights: --pretrained, --weights or a checkpoint directory as MODEL (the
+    recipe's `finetune` part applies)."""
+    return recipe.teacher.pretrained or recipe.teacher.weights is not None or is_checkpoint(Path(recipe.model))
 
 
 def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict]:
