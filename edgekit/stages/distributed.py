@@ -27,6 +27,8 @@ def init() -> bool:
         return False
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":  # one GPU per rank
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return True
 
@@ -59,6 +61,7 @@ def shard(indices: list[int]) -> list[int]:
 def all_reduce_sum(values: list[float]) -> list[float]:
     if not active():
         return values
-    tensor = torch.tensor(values, dtype=torch.float64)
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()

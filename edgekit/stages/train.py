@@ -240,15 +240,13 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
             dist.barrier()
             info(_epoch_line(label, record, config.whole_epochs))
             _fault_injection(epoch + 1)
-    final = _cpu_copy(ema.module.state_dict()) if ema is not None else None
-    model.to("cpu")
-    objective.to(torch.device("cpu"))
     if best["state"] is not None:
         model.load_state_dict(best["state"])
-    elif final is not None:
-        model.load_state_dict(final)
-    model.to(memory_format=torch.contiguous_format).eval()
-    dist.broadcast_state(model)
+    elif ema is not None:
+        model.load_state_dict(ema.module.state_dict())
+    dist.broadcast_state(model)  # on the training device: nccl moves CUDA tensors only
+    model.to("cpu", memory_format=torch.contiguous_format).eval()
+    objective.to(torch.device("cpu"))
     if state_path is not None and dist.is_main():
         Path(state_path).unlink(missing_ok=True)  # finished: nothing left to resume
     done = [h for h in history[start_epoch:] if "seconds" in h]
