@@ -56,7 +56,25 @@ def split_indices(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[n
     return train, val
 
 
-class TensorImages(Dataset):
+class AugmentedImages(Dataset):
+    """A dataset the trainer steers: the epoch its augmentation draws from, the policy and the train size."""
+
+    in_memory = False  # the trainer loads in-memory data without worker processes
+
+    def __init__(self, img_size: int, prep: Preprocessing, train: bool, seed: int):
+        self.img_size, self.prep, self.train, self.seed = img_size, prep, train, seed
+        self.epoch = 0  # set by the trainer at the start of every epoch
+        self.policy = AugmentPolicy()
+        self.train_size: int | None = None  # None: img_size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        raise NotImplementedError
+
+
+class TensorImages(AugmentedImages):
     """In-memory uint8 images (N×C×h×w), resized once to the model's size, normalised on the fly.
 
     Grayscale becomes 3 channels. Training augments by `policy` (edgekit.data.augment) with draws from (seed,
@@ -66,24 +84,16 @@ class TensorImages(Dataset):
     augmented batch is downsampled; validation stays at the stored size.
     """
 
+    in_memory = True
+
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, img_size: int,
                  prep: Preprocessing, train: bool, seed: int = 0):
+        super().__init__(img_size, prep, train, seed)
         self.images = resize_uint8(images, img_size, prep.interpolation)
         self.labels = labels
-        self.train = train
-        self.img_size = img_size
-        self.prep = prep
-        self.seed = seed
-        self.epoch = 0  # set by the trainer at the start of every epoch
-        self.in_memory = True  # the trainer loads in-memory data without worker processes
-        self.policy = AugmentPolicy()
-        self.train_size: int | None = None  # None: img_size
 
     def __len__(self) -> int:
         return len(self.images)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         index = torch.as_tensor(indices, dtype=torch.long)

@@ -7,17 +7,16 @@ import os
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
 from edgekit.core.errors import EdgekitError
 from edgekit.data.augment import (
-    AugmentPolicy,
     as_uint8,
     augment_batch,
     interpolation_mode,
     item_keys,
     normalise,
 )
+from edgekit.data.base import AugmentedImages
 from edgekit.models.build import Preprocessing
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
@@ -38,7 +37,7 @@ def list_folder(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
     return classes, samples
 
 
-class FolderImages(Dataset):
+class FolderImages(AugmentedImages):
     """The images of one ImageFolder split, as normalised float 3×S×S tensors.
 
     Training augments each image by `policy` with the key of (seed, epoch, index), exactly as TensorImages does
@@ -47,24 +46,14 @@ class FolderImages(Dataset):
     """
 
     def __init__(self, root: Path, img_size: int, prep: Preprocessing, train: bool, seed: int = 0):
+        super().__init__(img_size, prep, train, seed)
         self.root = Path(root)
         self.classes, self.samples = list_folder(self.root)
         self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
         self.targets = [target for _, target in self.samples]
-        self.img_size = img_size
-        self.prep = prep
-        self.train = train
-        self.seed = seed
-        self.epoch = 0  # set by the trainer at the start of every epoch
-        self.in_memory = False  # the trainer loads in-memory data without worker processes
-        self.policy = AugmentPolicy()
-        self.train_size: int | None = None  # None: img_size
 
     def __len__(self) -> int:
         return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         if not self.train:

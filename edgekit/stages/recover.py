@@ -14,9 +14,17 @@ from edgekit.stages.model_stage import ModelStage
 from edgekit.stages.train import TRAINER_VERSION, TrainConfig, train
 
 
-def epochs(options) -> int:
+def epochs(options) -> float:
     """--recover-epochs, else --epochs."""
     return options.recover.epochs or options.train.epochs
+
+
+def peak_lr(options) -> float:
+    """--recover-lr-base scaled by the batch size, else the training lr (an explicit --lr wins over both)."""
+    train, base = options.train, options.recover.lr_base
+    if train.lr is not None or base is None:
+        return train.peak_lr()
+    return base * train.batch_size / 256
 
 
 class Recover(ModelStage):
@@ -24,7 +32,7 @@ class Recover(ModelStage):
 
     may_follow = ("prune",)
     version = TRAINER_VERSION
-    reads = ("train", "seed", "data.eval_samples", "recover.epochs")
+    reads = ("train", "seed", "data.eval_samples", "recover.epochs", "recover.lr_base")
     libraries = ("torch", "timm")
     label = "recover"
 
@@ -49,7 +57,7 @@ class Recover(ModelStage):
         options = node.options
         config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
                                           img_size=ctx.setting.img_size, img_multiple=ctx.setting.spec.img_multiple,
-                                          epochs=epochs(options))
+                                          epochs=epochs(options), lr=peak_lr(options))
         with self.augmentation(node, data.train):
             result = train(student, data, config, label=self.label, stage=self.name,
                            model_name=pruned.description.model, objective=self.objective(node, inputs, ctx, student),

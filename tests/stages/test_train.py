@@ -157,3 +157,12 @@ def test_progressive_resizing_refuses_a_model_that_cannot_take_the_smaller_size(
         _check_sizes(create(resolve("test_vit"), 4, 32), config, "teacher")
     _check_sizes(create(resolve("test_resnet"), 4, 64), TrainConfig(epochs=4, progressive=0.5, img_size=64,
                                                                        img_multiple=32), "teacher")
+
+
+def test_a_fractional_epoch_trains_that_share_of_the_batches():
+    from edgekit.stages.train import train
+
+    model = create(resolve("test_vit"), 4, 32)
+    result = train(model, tiny_data(), TrainConfig(epochs=1.5, batch_size=16, lr=1e-3, eval_samples=16), label="t")
+    assert [h["rank_samples"] for h in result.history] == [64, 32]  # 4 batches, then 2 of the next epoch's 4
+    assert result.img_per_s and result.seconds > 0 and result.accelerator == "CPU, fp32"
