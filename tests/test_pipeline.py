@@ -57,7 +57,7 @@ def test_report_contract_and_latency(tmp_path):
 
 
 def test_real_data_trains_a_teacher_and_measures_accuracy(tmp_path):
-    report, _ = compress(tmp_path, model="test_effnet", data="fashion-mnist", img_size=32, epochs=1, subset=1000,
+    report, _ = compress(tmp_path, model="test_effnet", data="fashion-mnist", img_size=32, epochs=2, subset=1000,
                          eval_samples=500, formats="onnx", bench=False)
     teacher = next(s for s in report["stages"] if s["name"] == "teacher")
     assert teacher["metrics"]["trained"] and not teacher["cached"]
@@ -65,7 +65,7 @@ def test_real_data_trains_a_teacher_and_measures_accuracy(tmp_path):
     assert torch_top1 > 30  # 10 classes: chance is 10%
     onnx = report["artifacts"][0]["accuracy"]
     assert onnx["n"] == 500 and onnx["dataset"] == "fashion-mnist" and abs(onnx["top1"] - torch_top1) <= 0.5
-    again, _ = compress(tmp_path, name="again", model="test_effnet", data="fashion-mnist", img_size=32, epochs=1,
+    again, _ = compress(tmp_path, name="again", model="test_effnet", data="fashion-mnist", img_size=32, epochs=2,
                         subset=1000, eval_samples=500, formats="onnx", bench=False)
     assert all(s["cached"] for s in again["stages"] if s["name"] != "data")  # every stage from the cache
     assert again["accuracy_pytorch"] == report["accuracy_pytorch"]

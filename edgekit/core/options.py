@@ -229,9 +229,8 @@ class RecoverOptions(Section):
                                    "--no-kd fine-tunes on labels only)")
     epochs: float | None = option(None, "recovery epochs, fractions allowed (default: --epochs)",
                                   flat="recover_epochs", gt=0)
-    lr_base: float | None = option(None, "recovery's peak lr per 256 images (default: the training recipe's "
-                                         "fine-tuning lr, else --lr-base): the student starts from trained "
-                                         "weights", flat="recover_lr_base", gt=0)
+    lr_base: float | None = option(None, "recovery's peak lr per 256 images (default: the training lr)",
+                                   flat="recover_lr_base", gt=0)
     temperature: float = option(2.0, "distillation temperature", flat="kd_temperature", gt=0)
     alpha: float = option(0.7, "weight of the distillation term (1 - alpha: cross-entropy)", flat="kd_alpha",
                           ge=0, le=1)

@@ -98,14 +98,7 @@ def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict
     train = TrainOptions.model_construct(_fields_set=set(user), **dict(values))  # the user's fields stay "set"
     info = {"name": chosen.name, "description": chosen.description, "fine_tuning": tuning, "applied": supplied,
             "overridden": sorted(k for k in user if k in chosen.values(tuning))}
-    update = {"train": train}
-    recover_lr = chosen.values(True).get("lr_base")  # recovery fine-tunes a pruned copy of trained weights
-    if recover_lr is not None and not {"lr_base", "lr"} & user and "lr_base" not in recipe.recover.model_fields_set:
-        recover = recipe.recover.model_copy()
-        recover.__dict__["lr_base"] = recover_lr  # validated with the recipe; stays unset for the unused-option check
-        update["recover"] = recover
-        info["applied"]["recover.lr_base"] = recover_lr
-    return recipe.model_copy(update=update), info
+    return recipe.model_copy(update={"train": train}), info
 
 
 def _validated(values: dict[str, Any], source: str) -> TrainOptions:

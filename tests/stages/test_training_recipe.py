@@ -53,3 +53,14 @@ def test_train_recipe_none_keeps_the_plain_defaults_and_a_name_picks_another_rec
 def test_unknown_train_recipe_is_one_line():
     with pytest.raises(EdgekitError, match="training recipe 'vti'.*vit"):
         applied("effnet_lite0", **{"train.recipe": "vti"})
+
+
+def test_recovery_trains_at_the_training_lr_unless_given_its_own():
+    from edgekit.stages.recover import peak_lr
+
+    recipe, _ = applied("effnet_lite0", **{"prune.ratio": 0.3})
+    assert recipe.recover.lr_base is None and peak_lr(recipe) == recipe.train.peak_lr()
+    own, _ = applied("effnet_lite0", **{"prune.ratio": 0.3, "recover.lr_base": 0.1})
+    assert peak_lr(own) == pytest.approx(0.1 * own.train.batch_size / 256)
+    explicit, _ = applied("effnet_lite0", **{"prune.ratio": 0.3, "recover.lr_base": 0.1, "train.lr": 0.3})
+    assert peak_lr(explicit) == 0.3  # an explicit --lr is the lr of every stage
