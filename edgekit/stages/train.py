@@ -331,7 +331,7 @@ class Loop:
         seconds = time.perf_counter() - start
         record = {"epoch": epoch + 1, "world_size": dist.world_size(), "rank_samples": rank_samples,
                   "loss": round(loss_sum / max(1, seen), 4), "train_top1": round(100 * correct / max(1, seen), 2),
-                  "img_per_s": round(seen / seconds, 1), "seconds": round(seconds, 1),
+                  "img_per_s": round(seen / seconds, 1), "seconds": round(seconds, 3),
                   "lr": round(self.optimizer.param_groups[0]["lr"], 6)}
         if size is not None and size != config.img_size:
             record["img_size"] = size
@@ -449,7 +449,7 @@ def _epoch_line(label: str, r: dict, epochs: int) -> str:
     val = f" | val top-1 {r['val_top1']}% top-5 {r['val_top5']}% loss {r['val_loss']}" if "val_top1" in r else ""
     size = f" at {r['img_size']} px" if "img_size" in r else ""
     return (f"{label}: epoch {r['epoch']}/{epochs}{size} loss {r['loss']} train top-1 {r['train_top1']}%{val} "
-            f"({r['img_per_s']} img/s, {r['seconds']} s)")
+            f"({r['img_per_s']} img/s, {r['seconds']:.1f} s)")
 
 
 def _payload(model, trainable, optimizer, scheduler, scaler, ema, best, epoch, history, model_name, stage, arch,
