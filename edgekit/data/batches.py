@@ -40,11 +40,15 @@ def set_train_size(dataset: Dataset, img_size: int | None) -> None:
     _set(dataset, "train_size", img_size)
 
 
-def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch, through the dataset's vectorised `__getitems__` when it has one."""
+def samples(dataset: Dataset, indices: list[int]) -> list:
+    """The samples at `indices`, through the dataset's vectorised `__getitems__` when it has one."""
     getitems = getattr(dataset, "__getitems__", None)
-    samples = getitems(indices) if getitems is not None else [dataset[i] for i in indices]
-    images, labels = default_collate(samples)
+    return getitems(indices) if getitems is not None else [dataset[i] for i in indices]
+
+
+def fetch(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch as (images, labels) tensors."""
+    images, labels = default_collate(samples(dataset, indices))
     return images, labels
 
 

@@ -67,7 +67,7 @@ def show_plan(plan: Plan, runner: Runner, probe: Probe) -> dict:
     seconds = estimates(plan, runner.hits, probe)
     if distributed.is_main():
         console.print(plan_table(plan, runner.hits, seconds))
-        if plan.setting.teacher_trains or any(n.stage.name in ("kd", "finetune", "int8") for n in plan.nodes):
+        if plan.trains:
             info(training_summary(plan.setting.training_recipe, plan.setting.recipe.train))
         line = long_plan_line(plan, seconds)
         if line:

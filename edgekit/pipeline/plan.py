@@ -71,6 +71,11 @@ class Plan:
     def compressed(self) -> bool:
         return len(self.chain) > 1
 
+    @property
+    def trains(self) -> bool:
+        """Some node trains (it reads the train options): teacher training, fine-tuning, recovery, QAT."""
+        return any("train" in node.stage.reads_for(self.setting, node) for node in self.nodes)
+
     def add(self, stage: Stage, inputs: dict[str, Node] | None = None, target: str | None = None,
             role: str = "artifact") -> Node:
         node_id = stage.name + (f":{target}" if target else "") + (f"@{role}" if role != "artifact" else "")
@@ -190,7 +195,7 @@ def validate(plan: Plan) -> None:
                                f"{', '.join(node.stage.may_follow)} before it)")
     for node in plan.nodes:
         node.stage.check(node, plan.setting)
-    if any("train" in node.stage.reads_for(plan.setting, node) for node in plan.nodes):
+    if plan.trains:
         check_training(plan.setting.recipe.train)  # a bad policy, or a GPU this machine lacks, fails here
     for name in plan.setting.recipe.refresh:
         STAGES.canonical(name)

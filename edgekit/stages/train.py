@@ -33,7 +33,7 @@ from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.ui import info, progress
 from edgekit.data import DataBundle
 from edgekit.data.augment import AugmentPolicy
-from edgekit.data.batches import fetch, set_epoch, set_policy, set_train_size
+from edgekit.data.batches import datasets, fetch, samples, set_epoch, set_policy, set_train_size
 from edgekit.data.mixing import MixConfig, MixPlan, mix, soft_targets
 from edgekit.data.mixing import plan as mix_plan
 from edgekit.data.progressive import progressive_stage, stage_fraction
@@ -81,8 +81,7 @@ class TrainConfig:
         """The trainer settings of a recipe's `train` section (with per-stage `changes`, e.g. QAT's epochs)."""
         policy = AugmentPolicy(crop=train.crop, scale=(train.crop_scale, 1.0), flip=train.flip,
                                auto_augment=train.auto_augment, re_prob=train.re_prob)
-        mixing = MixConfig(mixup_alpha=train.mixup, cutmix_alpha=train.cutmix,
-                           prob=train.mix_prob if train.mixing() else 0.0)
+        mixing = MixConfig(mixup_alpha=train.mixup, cutmix_alpha=train.cutmix, prob=train.mix_prob)
         values = dict(epochs=train.epochs, lr=train.peak_lr(), weight_decay=train.weight_decay,
                       batch_size=train.batch_size, optimizer=train.optimizer, label_smoothing=train.label_smoothing,
                       warmup_fraction=train.warmup_fraction, ema_decay=train.ema, clip_grad=train.clip_grad,
@@ -222,10 +221,10 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
         info(f"{label}: resuming after epoch {start_epoch} from {resume}")
     runner = _parallel(model, trainable, accel)
     info(f"{label}: training on {accel.describe()}")
+    loop = Loop(runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema)
     with keyed(model), progress() as bar:
         task = bar.add_task(label, total=steps, completed=start_epoch * batches_per_epoch, status="")
         for epoch in range(start_epoch, config.whole_epochs):
-            loop = Loop(runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema)
             record = loop.epoch(epoch, bar, task, steps - epoch * batches_per_epoch)
             evaluated = ema.module if ema is not None else model
             if dist.is_main():
@@ -402,16 +401,12 @@ class _Indexed(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitems__(self, indices: list[int]) -> list[tuple]:
-        getitems = getattr(self.dataset, "__getitems__", None)
-        samples = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
-        return [(image, label, index) for (image, label), index in zip(samples, indices)]
+        return [(image, label, index) for (image, label), index in zip(samples(self.dataset, indices), indices)]
 
 
 def _default_workers(dataset) -> int:
     """In-memory tensors need no loader processes; decoding image files does (up to 8, one core left)."""
-    while dataset is not None and not hasattr(dataset, "in_memory"):
-        dataset = getattr(dataset, "dataset", None)
-    if dataset is not None and dataset.in_memory:
+    if any(getattr(d, "in_memory", False) for d in datasets(dataset)):
         return 0
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 

@@ -117,9 +117,9 @@ def summary(info: dict, train: TrainOptions) -> str:
     optional = {"ema": "EMA {}", "drop_path": "drop-path {}", "auto_augment": "{}", "re_prob": "erasing {}",
                 "mixup": "mixup {}", "cutmix": "cutmix {}", "progressive": "progressive from {}x",
                 "layer_decay": "layer decay {}", "accum_steps": "accumulate {}"}
-    for key, text in optional.items():
+    for key, text in optional.items():  # shown when on, i.e. not at the option's default
         value = getattr(train, key)
-        if value and not (key == "accum_steps" and value == 1):
+        if value != TrainOptions.model_fields[key].default:
             parts.append(text.format(value))
     if train.crop == "rrc":
         parts.append(f"rrc {train.crop_scale:g}-1")
