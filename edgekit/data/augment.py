@@ -160,7 +160,8 @@ def _augment(image, key: int, policy: AugmentPolicy, prep: Preprocessing, img_si
     pixels = as_uint8(image)
     reseed(key)
     if policy.crop == "pad":
-        x = _pad_crop(resize_uint8(pixels[None], img_size, prep.interpolation)[0], key, policy.flip)
+        resized = resize_uint8(pixels[None], img_size, prep.interpolation).float().div_(255.0)
+        x = pad_crop(resized, np.array([key], dtype=np.int64), policy.flip)[0]
         x = downsample(x[None], size)[0]
     else:
         x = _resized_crop(pixels, policy.scale, size, prep.interpolation)
@@ -181,14 +182,14 @@ def as_uint8(image) -> torch.Tensor:
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
-def _pad_crop(pixels: torch.Tensor, key: int, flip: bool) -> torch.Tensor:
-    """The reflect-padded random crop (and flip) of one uint8 image for `key`, as floats in [0, 1]."""
-    x = pixels.float().div_(255.0)
-    size = x.shape[-1]
-    dy, dx, flipped = (int(d) for d in pad_draws(np.int64(key), size))
-    pad = pad_width(size)
-    x = torch.nn.functional.pad(x[None], [pad] * 4, mode="reflect")[0, :, dy:dy + size, dx:dx + size]
-    return x.flip(-1) if flip and flipped else x
+def pad_crop(batch: torch.Tensor, keys: np.ndarray, flip: bool) -> torch.Tensor:
+    """The reflect-padded random crop (and flip, when on) of each N×C×S×S float image for its key."""
+    size, pad = batch.shape[-1], pad_width(batch.shape[-1])
+    dy, dx, flipped = pad_draws(keys, size)
+    padded = torch.nn.functional.pad(batch, [pad] * 4, mode="reflect")
+    crops = torch.stack([padded[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(dy, dx))])
+    flip_mask = torch.from_numpy(flipped.astype(bool) & flip).view(-1, 1, 1, 1)
+    return torch.where(flip_mask, crops.flip(-1), crops)
 
 
 def _resized_crop(pixels: torch.Tensor, scale: tuple[float, float], size: int, interpolation: str) -> torch.Tensor:

@@ -14,8 +14,7 @@ from edgekit.data.augment import (
     downsample,
     item_keys,
     normalise,
-    pad_draws,
-    pad_width,
+    pad_crop,
     resize_uint8,
 )
 from edgekit.models.build import Preprocessing
@@ -106,17 +105,9 @@ class TensorImages(AugmentedImages):
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
         if self.train:
-            batch = downsample(self._pad_crop(batch, item_keys(self.seed, self.epoch, index.numpy())),
+            batch = downsample(pad_crop(batch, item_keys(self.seed, self.epoch, index.numpy()), self.policy.flip),
                                self.train_size or self.img_size)
         return list(zip(normalise(batch, self.prep).unbind(0), labels))
-
-    def _pad_crop(self, batch: torch.Tensor, keys: np.ndarray) -> torch.Tensor:
-        size, pad = batch.shape[-1], pad_width(batch.shape[-1])
-        dy, dx, flip = pad_draws(keys, size)
-        padded = torch.nn.functional.pad(batch, [pad] * 4, mode="reflect")
-        crops = torch.stack([padded[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(dy, dx))])
-        flip_mask = torch.from_numpy(flip.astype(bool) & self.policy.flip).view(-1, 1, 1, 1)
-        return torch.where(flip_mask, crops.flip(-1), crops)
 
 
 class SyntheticImages(Dataset):
