@@ -251,7 +251,7 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
     done = [h for h in history[start_epoch:] if "seconds" in h]
     seconds = sum(h["seconds"] for h in done)
     rate = round(sum(h["img_per_s"] * h["seconds"] for h in done) / seconds, 1) if seconds else None
-    return TrainResult(history, best["epoch"], best["top1"], start_epoch, round(seconds, 1), rate,
+    return TrainResult(history, best["epoch"], best["top1"], start_epoch, round(seconds, 3), rate,
                        accel.describe())
 
 
