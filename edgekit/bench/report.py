@@ -187,6 +187,8 @@ def training_section(report: dict) -> list[str]:
         lines += [f"- recipe: **{name}**" + (f" ({used['description']})" if used.get("description") else "")
                   + (" for fine-tuning" if used.get("fine_tuning") else ""),
                   f"- values it set: {given or 'none'}; overridden by you: {', '.join(used.get('overridden') or []) or 'none'}"]
+        if used.get("data"):
+            lines.append("- of these, from the dataset: " + ", ".join(f"{k} {v}" for k, v in used["data"].items()))
     if rows:
         lines += ["", "| stage | epochs | seconds | img/s | best val top-1 | on |", "|---|---|---|---|---|---|", *rows]
     return lines

@@ -118,7 +118,8 @@ class TrainOptions(Section):
     ema: float | None = option(None, "EMA decay of the weights, e.g. 0.999 (off when unset)", gt=0, lt=1)
     clip_grad: float | None = option(None, "max gradient norm (off when unset)", gt=0)
     drop_path: float = option(0.0, "stochastic depth rate (models that have it)", ge=0, lt=1)
-    crop: Literal["pad", "rrc"] = option("pad", "pad: reflect-pad and random crop; rrc: random resized crop")
+    crop: Literal["pad", "rrc", "none"] = option("pad", "pad: reflect-pad and random crop; rrc: random resized "
+                                                        "crop; none: the whole image")
     crop_scale: float = option(0.35, "rrc: smallest crop area, as a share of the image", gt=0, le=1)
     flip: bool = option(True, "random horizontal flips")
     auto_augment: str | None = option(None, "timm policy: rand-m9-mstd0.5 (RandAugment), original "

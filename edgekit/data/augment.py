@@ -24,7 +24,7 @@ import torch
 from edgekit.core.errors import EdgekitError
 from edgekit.models.build import Preprocessing
 
-CROPS = ("pad", "rrc")
+CROPS = ("pad", "rrc", "none")
 RATIO = (3 / 4, 4 / 3)
 POLICY_EXAMPLES = "rand-m9-mstd0.5, original, v0, augmix-m5-w4-d2, trivial"
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -40,8 +40,9 @@ _AUTO_POLICIES = ("original", "originalr", "v0", "v0r", "3a")
 class AugmentPolicy:
     """How training images are augmented; the default is edgekit's historical pad crop + flip.
 
-    crop: "pad" (reflect-pad by max(1, size // 8), random crop back at the final size) or "rrc" (random resized
-    crop of `scale` × the area, aspect ratio in 3/4..4/3, straight to the train size). auto_augment: a timm
+    crop: "pad" (reflect-pad by max(1, size // 8), random crop back at the final size), "rrc" (random resized
+    crop of `scale` × the area, aspect ratio in 3/4..4/3, straight to the train size) or "none" (the whole image,
+    for aligned, centred data such as Fashion-MNIST). auto_augment: a timm
     policy string (RandAugment `rand-…`, AutoAugment `original`/`v0`…, AugMix `augmix-…`) or `trivial`
     (torchvision's TrivialAugmentWide; timm has none). magnitude_scale multiplies the magnitude of timm's
     policies (progressive resizing grows it). re_prob: timm's random erasing probability (per-pixel noise).
@@ -72,8 +73,8 @@ class AugmentPolicy:
 
     @property
     def vectorised(self) -> bool:
-        """Pad crop and flip only: a whole batch augments in a few tensor operations."""
-        return self.crop == "pad" and not self.auto_augment and self.re_prob == 0
+        """Pad crop (or none) and flip only: a whole batch augments in a few tensor operations."""
+        return self.crop in ("pad", "none") and not self.auto_augment and self.re_prob == 0
 
     @property
     def scalable(self) -> bool:
@@ -159,9 +160,9 @@ def _augment(image, key: int, policy: AugmentPolicy, prep: Preprocessing, img_si
     """`augment_image` inside the caller's `preserved_rng`."""
     pixels = as_uint8(image)
     reseed(key)
-    if policy.crop == "pad":
+    if policy.crop in ("pad", "none"):
         resized = resize_uint8(pixels[None], img_size, prep.interpolation).float().div_(255.0)
-        x = pad_crop(resized, np.array([key], dtype=np.int64), policy.flip)[0]
+        x = fixed_size_crop(resized, np.array([key], dtype=np.int64), policy)[0]
         x = downsample(x[None], size)[0]
     else:
         x = _resized_crop(pixels, policy.scale, size, prep.interpolation)
@@ -182,14 +183,30 @@ def as_uint8(image) -> torch.Tensor:
     return image.expand(3, -1, -1) if image.shape[0] == 1 else image
 
 
+def fixed_size_crop(batch: torch.Tensor, keys: np.ndarray, policy: AugmentPolicy) -> torch.Tensor:
+    """The policy's pad crop ("pad") or none ("none"), and flip when on, of each N×C×S×S float image for its
+    key: the same draws in the batched and the per-image paths."""
+    if policy.crop == "pad":
+        return pad_crop(batch, keys, policy.flip)
+    if not policy.flip:
+        return batch
+    flipped = pad_draws(keys, batch.shape[-1])[2]
+    return _flip_where(batch, flipped)
+
+
 def pad_crop(batch: torch.Tensor, keys: np.ndarray, flip: bool) -> torch.Tensor:
     """The reflect-padded random crop (and flip, when on) of each N×C×S×S float image for its key."""
     size, pad = batch.shape[-1], pad_width(batch.shape[-1])
     dy, dx, flipped = pad_draws(keys, size)
     padded = torch.nn.functional.pad(batch, [pad] * 4, mode="reflect")
     crops = torch.stack([padded[i, :, y:y + size, x:x + size] for i, (y, x) in enumerate(zip(dy, dx))])
-    flip_mask = torch.from_numpy(flipped.astype(bool) & flip).view(-1, 1, 1, 1)
-    return torch.where(flip_mask, crops.flip(-1), crops)
+    return _flip_where(crops, flipped) if flip else crops
+
+
+def _flip_where(batch: torch.Tensor, flipped: np.ndarray) -> torch.Tensor:
+    """Each image flipped horizontally where its bit is set."""
+    flip_mask = torch.from_numpy(flipped.astype(bool)).view(-1, 1, 1, 1)
+    return torch.where(flip_mask, batch.flip(-1), batch)
 
 
 def _resized_crop(pixels: torch.Tensor, scale: tuple[float, float], size: int, interpolation: str) -> torch.Tensor:

@@ -12,9 +12,9 @@ from edgekit.data.augment import (
     AugmentPolicy,
     augment_batch,
     downsample,
+    fixed_size_crop,
     item_keys,
     normalise,
-    pad_crop,
     resize_uint8,
 )
 from edgekit.models.build import Preprocessing
@@ -105,7 +105,7 @@ class TensorImages(AugmentedImages):
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
         if self.train:
-            batch = downsample(pad_crop(batch, item_keys(self.seed, self.epoch, index.numpy()), self.policy.flip),
+            batch = downsample(fixed_size_crop(batch, item_keys(self.seed, self.epoch, index.numpy()), self.policy),
                                self.train_size or self.img_size)
         return list(zip(normalise(batch, self.prep).unbind(0), labels))
 

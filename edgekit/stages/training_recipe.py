@@ -1,8 +1,9 @@
 """Training recipes per model family, as data (training_recipes/*.yaml): the defaults a plain `compress MODEL
 --data D` trains with.
 
-Precedence: the options' own defaults < the family's recipe (< its `finetune` part when the teacher starts from
-weights) < the recipe file < --set < flags. `--train-recipe NAME` picks another recipe, `none` the plain defaults.
+Precedence: the options' own defaults < the dataset's augmentation defaults (edgekit.data.sources) < the family's
+recipe (< its `finetune` part when the teacher starts from weights) < the recipe file < --set < flags.
+`--train-recipe NAME` picks another recipe, `none` the plain defaults (no dataset or family values).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from edgekit.core.errors import EdgekitError
 from edgekit.core.options import TrainOptions
 from edgekit.core.recipe import Recipe, describe_validation_error
 from edgekit.core.registry import Registry
+from edgekit.data.sources import training_defaults
 from edgekit.models.checkpoint import is_checkpoint
 from edgekit.models.zoo import ModelSpec
 
@@ -89,15 +91,20 @@ def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict
     else:
         chosen = training_recipes().get(choice)
     user = recipe.train.model_fields_set
-    if chosen is None:
+    if choice == "none":
         return recipe, {"name": "none", "applied": {}, "overridden": sorted(user - {"recipe"})}
+    data = training_defaults(recipe.data.source)
     tuning = fine_tuning(recipe)
-    supplied = {k: v for k, v in chosen.values(tuning).items() if k not in user}
+    family = chosen.values(tuning) if chosen is not None else {}
+    supplied = {k: v for k, v in {**data, **family}.items() if k not in user}
     given = recipe.train.model_dump(include=user)
-    values = _validated({**supplied, **given}, f"training recipe '{chosen.name}' with the given options")
+    source = f"training recipe '{chosen.name}'" if chosen is not None else f"data '{recipe.data.source}' defaults"
+    values = _validated({**supplied, **given}, f"{source} with the given options")
     train = TrainOptions.model_construct(_fields_set=set(user), **dict(values))  # the user's fields stay "set"
-    info = {"name": chosen.name, "description": chosen.description, "fine_tuning": tuning, "applied": supplied,
-            "overridden": sorted(k for k in user if k in chosen.values(tuning))}
+    info = {"name": chosen.name if chosen is not None else "none",
+            "description": chosen.description if chosen is not None else "", "fine_tuning": tuning,
+            "applied": supplied, "data": {k: v for k, v in data.items() if k not in user and k not in family},
+            "overridden": sorted(k for k in user if k in family or k in data)}
     return recipe.model_copy(update={"train": train}), info
 
 
@@ -123,8 +130,13 @@ def summary(info: dict, train: TrainOptions) -> str:
             parts.append(text.format(value))
     if train.crop == "rrc":
         parts.append(f"rrc {train.crop_scale:g}-1")
+    elif train.crop == "none":
+        parts.append("no crop")
+    if not train.flip:
+        parts.append("no flip")
     name = info["name"]
     head = "plain defaults" if name == "none" else f"recipe '{name}'" + (" (fine-tuning)" if info.get("fine_tuning")
                                                                          else "")
+    data = f"; from the data: {', '.join(info['data'])}" if info.get("data") else ""
     over = f"; set by you: {', '.join(info['overridden'])}" if info.get("overridden") else ""
-    return f"training: {head}: {', '.join(parts)}{over}"
+    return f"training: {head}: {', '.join(parts)}{data}{over}"

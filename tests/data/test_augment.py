@@ -35,16 +35,29 @@ def _dataset(policy=AugmentPolicy(), channels=3, size=32, stored=32, seed=5):
     return dataset
 
 
-@pytest.mark.parametrize("channels,train_size", [(1, None), (3, None), (3, 24)])
-def test_default_policy_fast_path_equals_the_per_item_path(channels, train_size):
-    dataset = _dataset(channels=channels, size=28, stored=32)
+@pytest.mark.parametrize("channels,train_size,crop", [(1, None, "pad"), (3, None, "pad"), (3, 24, "pad"),
+                                                      (1, None, "none"), (3, 24, "none")])
+def test_vectorised_fast_path_equals_the_per_item_path(channels, train_size, crop):
+    policy = AugmentPolicy(crop=crop)
+    dataset = _dataset(policy, channels=channels, size=28, stored=32)
     dataset.epoch, dataset.train_size = 3, train_size
     fast, _ = fetch(dataset, list(range(12)))
     keys = item_keys(5, 3, range(12))
-    slow = torch.stack([augment_image(dataset.images[i], k, AugmentPolicy(), PREP, 32, train_size)
+    slow = torch.stack([augment_image(dataset.images[i], k, policy, PREP, 32, train_size)
                         for i, k in enumerate(keys)])
-    assert fast.shape == (12, 3, train_size or 32, train_size or 32)
+    assert policy.vectorised and fast.shape == (12, 3, train_size or 32, train_size or 32)
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-6)
+
+
+def test_no_crop_keeps_each_image_whole_and_only_flips_it():
+    dataset = _dataset(AugmentPolicy(crop="none"))
+    plain = _dataset(AugmentPolicy(crop="none", flip=False))
+    augmented, reference = fetch(dataset, list(range(12)))[0], fetch(plain, list(range(12)))[0]
+    flipped = [torch.equal(a, r.flip(-1)) and not torch.equal(a, r) for a, r in zip(augmented, reference)]
+    kept = [torch.equal(a, r) for a, r in zip(augmented, reference)]
+    assert all(f or k for f, k in zip(flipped, kept)) and any(flipped) and any(kept)
+    unaugmented_val = TensorImages(dataset.images, dataset.labels, 32, PREP, train=False)
+    torch.testing.assert_close(reference, fetch(unaugmented_val, list(range(12)))[0], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: f"{p.crop}-{p.auto_augment}-{p.re_prob}")

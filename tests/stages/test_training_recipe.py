@@ -64,3 +64,16 @@ def test_recovery_trains_at_the_training_lr_unless_given_its_own():
     assert peak_lr(own) == pytest.approx(0.1 * own.train.batch_size / 256)
     explicit, _ = applied("effnet_lite0", **{"prune.ratio": 0.3, "recover.lr_base": 0.1, "train.lr": 0.3})
     assert peak_lr(explicit) == 0.3  # an explicit --lr is the lr of every stage
+
+
+def test_the_dataset_brings_its_augmentation_defaults_under_the_family_recipe(tmp_path):
+    recipe, info = applied("resnet18", **{"data.source": "fashion-mnist"})
+    assert recipe.train.crop == "none" and info["data"] == {"crop": "none"} and info["applied"]["crop"] == "none"
+    assert "train.crop" not in recipe.set_paths() and "from the data: crop" in summary(info, recipe.train)
+    given, info = applied("resnet18", **{"data.source": "fashion-mnist", "train.crop": "pad"})
+    assert given.train.crop == "pad" and info["overridden"] == ["crop"] and not info["data"]
+    plain, _ = applied("resnet18", **{"data.source": "fashion-mnist", "train.recipe": "none"})
+    assert plain.train.crop == "pad"
+    (tmp_path / "a").mkdir()
+    folder, info = applied("resnet18", **{"data.source": str(tmp_path)})
+    assert folder.train.crop == "pad" and not info["data"]
