@@ -147,7 +147,7 @@ def test_model_module_registers_and_lists_a_file_of_models(throwaway, tmp_path, 
     assert row["family"] == "tinynet" and row["timm_id"] is None and row["source"] == "listed_models"
     assert row["img_size"] == 32 and row["params"] == 3 * 8 * 9 + 8 + 8 * 1000 + 1000 and row["macs"] > 0
     table = cli_fast("models", "--model-module", str(tmp_path / "listed_models.py"))
-    assert "plugin listed_models" in table.stdout
+    assert table.returncode == 0 and "plugin_listed tinynet plugin listed_models   32" in table.stdout + table.stderr
 
 
 def test_model_module_that_fails_to_import_is_one_line_exit_2(throwaway, tmp_path, cli_fast):
@@ -225,13 +225,20 @@ class Branchy(torch.nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def test_a_model_that_cannot_be_traced_fails_each_format_naming_it(throwaway, tmp_path):
+def test_a_model_that_cannot_be_traced_fails_each_format_naming_the_line(throwaway, tmp_path):
     from edgekit.core.recipe import load_recipe
     from edgekit.pipeline import run
 
     edgekit.register_model(lambda num_classes, img_size: Branchy(num_classes), name="plugin_branchy", img_size=32)
     report, _ = run(load_recipe(None, dict(model="plugin_branchy", data="synthetic", epochs=0, bench=False,
-                                           formats="onnx,tflite,pte", out=tmp_path / "run", parity_samples=4))[0])
-    errors = {a["format"]: a.get("error") for a in report["artifacts"]}
-    print(errors)
+                                           formats="onnx,tflite,pte", out=tmp_path / "run", parity_samples=8))[0])
     assert not report["ok"]
+    errors = {a["format"]: a["error"] for a in report["artifacts"]}
+    guard = "GuardOnDataDependentSymNode: Could not guard on data-dependent expression"
+    assert errors["tflite"].startswith(f"export failed: TFLite conversion failed: {guard}")
+    assert errors["pte"].startswith(f"export failed: ExecuTorch export failed: {guard}")
+    # TorchScript traced one branch: parity catches it, and the error says why
+    assert errors["onnx"].startswith("parity failed") and f"dynamo exporter failed ({guard}" in errors["onnx"]
+    for fmt, error in errors.items():
+        assert "(at test_plugins.py:" in error and "in forward: if x.mean() > 0:)" in error, (fmt, error)
+        assert "\x1b" not in error
