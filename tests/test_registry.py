@@ -28,3 +28,25 @@ def test_duplicate_registration_is_refused():
     registry = make()
     with pytest.raises(ValueError):
         registry.add("a", 3)
+
+
+def test_on_first_use_runs_once_before_the_first_lookup_and_may_add():
+    calls = []
+
+    def load():
+        calls.append(len(calls))
+        registry.add("plugged", 3)
+        assert registry.names() == ["early", "plugged"]  # a lookup from inside the hook does not run it again
+
+    registry: Registry[int] = Registry("widget", on_first_use=load)
+    registry.add("early", 1)
+    assert registry.lookup("early") == 1 and registry.lookup("plugged") is None and not calls
+    assert registry.get("plugged") == 3 and len(registry) == 2 and calls == [0]
+    assert "early" in registry and list(registry.items()) == [("early", 1), ("plugged", 3)] and calls == [0]
+
+
+def test_remove_forgets_the_name_and_its_aliases():
+    registry = make()
+    assert registry.remove("alpha") == 1
+    assert "alpha" not in registry and "a" not in registry and registry.names() == ["beta_two"]
+    registry.add("a", 3)

@@ -144,17 +144,14 @@ def _preprocessing_near(path: Path):
     """Normalisation from the run directory's model.json, else ImageNet defaults (said so in the result)."""
     from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-    from edgekit.models.build import Preprocessing, create, preprocessing
-    from edgekit.models.checkpoint import read_description
-    from edgekit.models.zoo import resolve
+    from edgekit.models.build import Preprocessing, meta_model, preprocessing
+    from edgekit.models.checkpoint import model_spec, read_description
 
     for candidate in (path.parent / "model", path.parent.parent / "model", path.parent):
         if (candidate / "model.json").is_file():
-            import torch
-
             description, _ = read_description(candidate)
-            with torch.device("meta"):
-                return preprocessing(create(resolve(description.model), 10, description.img_size)), None
+            spec = model_spec(description, f"checkpoint '{candidate}'")
+            return preprocessing(meta_model(spec, 10, description.img_size)), None
     return (Preprocessing(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, "bilinear", 0.875),
             "no model.json beside the artifact: ImageNet mean/std assumed")
 

@@ -130,10 +130,16 @@ def reference_section(report: dict) -> list[str]:
     return lines
 
 
+def _architecture(report: dict) -> str:
+    if report.get("timm_id"):
+        return f"timm architecture: `{report['timm_id']}`"
+    return f"architecture: `{report['model']}` from model plugin `{report.get('source')}`"
+
+
 def markdown(report: dict) -> str:
     env = report["env"]
     lines = [f"# edgekit report: {report['model']}", "",
-             f"- timm architecture: `{report['timm_id']}`, input {report['img_size']} px, {report['num_classes']} classes",
+             f"- {_architecture(report)}, input {report['img_size']} px, {report['num_classes']} classes",
              f"- data: `{report['data']}`", f"- edgekit {report['edgekit_version']}, torch {env.get('torch')}, "
              f"threads {env['threads']} on {env['cpu']} ({' '.join(env['flags'])})",
              f"- verdict: {'all artifacts verified' if report['ok'] else '**some artifacts FAILED verification**'}", ""]

@@ -12,18 +12,27 @@ from edgekit.cli import schema
 from edgekit.cli.app import AsJson, Model, app
 from edgekit.core.errors import EdgekitError
 
+MODELS_OPTIONS = [schema.option("model_module")]
 ANALYZE_OPTIONS = [schema.option("data.source", help="labelled data gives the top-1 drop; else output distortion",
                                  default="synthetic"),
-                   *schema.options(["data.img_size", "teacher.weights", "prune.round_to", "prune.ignore", "seed"]),
+                   *schema.options(["model_module", "data.img_size", "teacher.weights", "prune.round_to",
+                                    "prune.ignore", "seed"]),
                    schema.option("out", help="directory for sensitivity.json/.png (default runs/<model>-sensitivity)")]
 
 
-@app.command()
-def models(as_json: AsJson = False) -> None:
-    """List the registered models: family, timm id, default size, params and MACs."""
+def load_model_modules(value: str | None) -> None:
+    """--model-module a,b: import each so that its models register."""
+    from edgekit.models.plugins import load_modules
+
+    load_modules(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def models(as_json: AsJson = False, **options: Any) -> None:
+    """List the registered models (the zoo and model plugins): family, timm id, default size, params and MACs."""
     from edgekit.core.ui import console
     from edgekit.models.catalog import catalog, catalog_table
 
+    load_model_modules(options["model_module"])
     rows = catalog()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -44,6 +53,7 @@ def analyze(model: Model,
 
     if not sensitivity:
         raise EdgekitError("edgekit analyze needs an analysis to run: pass --sensitivity")
+    load_model_modules(options["model_module"])
     prune = PruneOptions(round_to=options["prune__round_to"], ignore=options["prune__ignore"] or [])
     out = options["out"]
     result, directory = run_analysis(model, options["data__source"], options["data__img_size"], ratios,
@@ -56,4 +66,5 @@ def analyze(model: Model,
     info(f"sensitivity: {directory / 'sensitivity.json'} and {directory / 'sensitivity.png'}")
 
 
+app.command(name="models")(schema.command(models, MODELS_OPTIONS))
 app.command(name="analyze")(schema.command(analyze, ANALYZE_OPTIONS))

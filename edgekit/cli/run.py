@@ -11,7 +11,7 @@ from edgekit.cli.app import DryRun, OptionalModel, RecipeFile, SetOption, app
 from edgekit.core.ui import console, info
 
 COMPRESS_OPTIONS = schema.options(schema.all_paths())
-EXPORT_PATHS = ("data.source", "data.img_size", "data.num_classes", "data.eval_samples", "teacher.weights",
+EXPORT_PATHS = ("model_module", "data.source", "data.img_size", "data.num_classes", "data.eval_samples", "teacher.weights",
                 "teacher.pretrained", "export.formats", "export.parity_samples", "export.parity_atol", "out",
                 "overwrite", "seed", "cache")
 EXPORT_OPTIONS = [schema.option("data.source", help="inputs for parity (and accuracy, when labelled)",

@@ -46,6 +46,8 @@ class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     model: str = Field(description="zoo name (see `edgekit models`), timm:<name>, or a checkpoint directory")
+    model_module: list[str] = option(list, "comma list of modules whose @edgekit.register_model functions register "
+                                           "models (import names or .py files; installed plugins load themselves)")
     out: Path | None = option(None, "run directory (default runs/<model>)")
     overwrite: bool = option(False, "replace an existing run directory")
     seed: int = option(0, "seed of data subsets, augmentation, initialisation and training")
@@ -65,9 +67,9 @@ class Recipe(BaseModel):
     bench: BenchOptions = Field(default_factory=BenchOptions)
     budget: BudgetOptions = Field(default_factory=BudgetOptions)
 
-    @field_validator("refresh", mode="before")
+    @field_validator("refresh", "model_module", mode="before")
     @classmethod
-    def _refresh_list(cls, value: Any) -> Any:
+    def _comma_list(cls, value: Any) -> Any:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")

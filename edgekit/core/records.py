@@ -181,7 +181,8 @@ class Report(BaseModel):
     model_config = ConfigDict(extra="allow")  # command, plots, gate, timings, … are added by the pipeline
     schema_version: int = REPORT_SCHEMA
     model: str
-    timm_id: str
+    timm_id: str | None  # None for a plugin's model: `source` names the module that registered it
+    source: str = "timm"
     edgekit_version: str
     img_size: int
     num_classes: int

@@ -11,13 +11,23 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Name -> object map with aliases and did-you-mean errors."""
+    """Name -> object map with aliases and did-you-mean errors.
 
-    def __init__(self, kind: str, listing_hint: str = ""):
+    `on_first_use` (e.g. importing plugins that add entries) runs once, before the first lookup or listing;
+    `add` never triggers it, so what it imports can register.
+    """
+
+    def __init__(self, kind: str, listing_hint: str = "", on_first_use: Callable[[], None] | None = None):
         self.kind = kind
         self.listing_hint = listing_hint
         self._items: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._on_first_use = on_first_use
+
+    def _ready(self) -> None:
+        hook, self._on_first_use = self._on_first_use, None  # cleared first: the hook itself may look things up
+        if hook is not None:
+            hook()
 
     def add(self, name: str, obj: T, aliases: tuple[str, ...] = ()) -> T:
         """Register `obj` under `name` (and `aliases`); duplicates are a programming error."""
@@ -27,6 +37,16 @@ class Registry(Generic[T]):
         self._items[name] = obj
         for alias in aliases:
             self._aliases[alias] = name
+        return obj
+
+    def lookup(self, key: str) -> T | None:
+        """The entry registered as exactly `key` (a name or an alias), without running `on_first_use`."""
+        return self._items.get(self._aliases.get(key, key))
+
+    def remove(self, name: str) -> T:
+        """Unregister `name` and its aliases (tests that register throwaway entries clean up with it)."""
+        obj = self._items.pop(name)
+        self._aliases = {alias: target for alias, target in self._aliases.items() if target != name}
         return obj
 
     def register(self, name: str, aliases: tuple[str, ...] = ()) -> Callable[[T], T]:
@@ -39,6 +59,7 @@ class Registry(Generic[T]):
 
     def canonical(self, name: str) -> str:
         """The registered name for `name` or one of its aliases; raises with a did-you-mean."""
+        self._ready()
         key = name.strip()
         if key in self._items:
             return key
@@ -52,6 +73,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str) -> str:
         """One line naming the unknown entry and the closest known ones."""
+        self._ready()
         close = difflib.get_close_matches(name, [*self._items, *self._aliases], n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         known = f"known: {', '.join(sorted(self._items))}" if len(self._items) <= 12 else f"{len(self._items)} known"
@@ -69,10 +91,13 @@ class Registry(Generic[T]):
         return True
 
     def names(self) -> list[str]:
+        self._ready()
         return list(self._items)
 
     def items(self) -> Iterator[tuple[str, T]]:
-        return iter(self._items.items())
+        self._ready()
+        return iter(list(self._items.items()))
 
     def __len__(self) -> int:
+        self._ready()
         return len(self._items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -13,11 +14,33 @@ from typing import Callable
 import torch
 
 from edgekit.core.child import run_isolated
+from edgekit.core.errors import first_line
 from edgekit.core.formats import FORMATS, FormatSpec
 from edgekit.core.io import no_space_as_error
 
+#: the start of the note of an ONNX file the TorchScript fallback wrote (a failed parity check quotes it)
+DYNAMO_FAILED = "dynamo exporter failed"
+#: where torch.export's errors name the user's line that could not be traced
+_USER_LINE = re.compile(r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in (\S+)\n[ \t]*(\S[^\n]*)')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: a converter still running after this long (hung in its child process) is stopped with a one-line error
 EXPORT_TIMEOUT_S = 3600.0
+
+
+def trace_failure(exc: BaseException, limit: int = 200) -> str:
+    """One line for an exception from tracing a model: the type and first line of its root cause (exporters wrap
+    torch.export's errors) and, where torch.export names it, the model's line it could not trace (Python control
+    flow on a tensor's value, an unsupported op)."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 8:
+        chain.append(chain[-1].__cause__)
+    root = chain[-1]
+    line = f"{type(root).__name__}: {_ANSI.sub('', first_line(root, limit))}"
+    where = next((m for m in (_USER_LINE.search(str(e)) for e in chain) if m is not None), None)
+    if where is not None:
+        file, number, function, code = where.groups()
+        line += f" (at {Path(file).name}:{number} in {function}: {code.strip()[:80]})"
+    return line
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.ui import quiet_export
-from edgekit.exporters.base import ExportResult
+from edgekit.exporters.base import DYNAMO_FAILED, ExportResult, trace_failure
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,8 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
                 for leftover in workdir.iterdir():
                     leftover.unlink()
                 _export_torchscript(model, example, tmp, external)
-                notes.append(f"dynamo exporter failed ({type(exc).__name__}); used the TorchScript exporter")
+                notes.append(f"{DYNAMO_FAILED} ({trace_failure(exc, 120)}); used the "
+                             "TorchScript exporter, which records one path through any Python control flow")
         proto = _finish(tmp, external, keep_metadata)
         try:
             onnx.checker.check_model(str(tmp), full_check=True)

@@ -1,4 +1,4 @@
-"""Instantiate zoo models through timm, at a chosen input size and class count."""
+"""Instantiate registered models (through timm, or a plugin's factory) at a chosen input size and class count."""
 
 from __future__ import annotations
 
@@ -46,8 +46,10 @@ def check_img_size(spec: ModelSpec, img_size: int) -> None:
 
 def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = False,
            drop_path: float = 0.0) -> torch.nn.Module:
-    """Build the timm model; architectures with size-dependent parts get `img_size`, those with stochastic depth
-    `drop_path` (a training-time setting: the eval graph is the same)."""
+    """Build the model; timm architectures with size-dependent parts get `img_size`, those with stochastic depth
+    `drop_path` (a training-time setting: the eval graph is the same). A plugin's factory is called instead."""
+    if spec.factory is not None:
+        return _plugin_create(spec, num_classes, img_size, pretrained, drop_path).eval()
     if not pretrained:
         return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False, drop_path=drop_path).eval()
     if not _hub_reachable():  # use the local hub cache only, without a minute of retries
@@ -86,6 +88,61 @@ def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool
     raise AssertionError("unreachable")
 
 
+def meta_model(spec: ModelSpec, num_classes: int, img_size: int) -> torch.nn.Module:
+    """The model without weights (the meta device): its names, shapes and data config. A plugin whose code needs
+    real tensors while building (an `.item()`, a numpy call) is built on the CPU instead."""
+    try:
+        with torch.device("meta"):
+            return create(spec, num_classes, img_size)
+    except EdgekitError:
+        if not spec.plugin:
+            raise
+    return create(spec, num_classes, img_size)
+
+
+def _plugin_create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool,
+                   drop_path: float) -> torch.nn.Module:
+    """Call a plugin's factory (with `pretrained`/`drop_path_rate` when it takes them) and check what it returns;
+    the spec's mean/std/interpolation/crop_pct become the module's timm data config (see `preprocessing`)."""
+    kwargs: dict = {}
+    if pretrained:
+        if not _takes(spec.factory, "pretrained"):
+            raise EdgekitError(f"{spec.name} ({spec.arch}) has no pretrained weights (its factory takes no "
+                               "`pretrained` argument): pass local weights with --weights PATH")
+        kwargs["pretrained"] = True
+    if drop_path:
+        if _takes(spec.factory, "drop_path_rate"):
+            kwargs["drop_path_rate"] = drop_path
+        else:
+            info(f"[yellow]note:[/] {spec.name}'s factory takes no drop_path_rate: --drop-path {drop_path} is not used")
+    try:
+        model = spec.factory(num_classes=num_classes, img_size=img_size, **kwargs)
+    except EdgekitError:
+        raise
+    except Exception as exc:  # the plugin's own code: any error, told in one line naming the factory
+        raise EdgekitError(f"{spec.name}: its factory {spec.arch} failed for {num_classes} classes at {img_size} px "
+                           f"({type(exc).__name__}: {first_line(exc, 200)})") from exc
+    if not isinstance(model, torch.nn.Module):
+        raise EdgekitError(f"{spec.name}: its factory {spec.arch} returned {type(model).__name__}, not a "
+                           "torch.nn.Module")
+    config = {key: value for key, value in (("mean", spec.mean), ("std", spec.std), ("crop_pct", spec.crop_pct),
+                                            ("interpolation", spec.interpolation)) if value is not None}
+    if config:
+        model.pretrained_cfg = {**(getattr(model, "pretrained_cfg", None) or {}), **config}
+    return model
+
+
+def _takes(func, keyword: str) -> bool:
+    """Whether `func` accepts `keyword` (by name, or through **kwargs)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except ValueError:
+        return False
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return False
@@ -97,7 +154,8 @@ def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 
 def preprocessing(model: torch.nn.Module) -> Preprocessing:
-    """Mean/std/interpolation/crop from timm's data config of `model`."""
+    """Mean/std/interpolation/crop from timm's data config of `model` (a plugin's registered values are its
+    `pretrained_cfg`; ImageNet's defaults where nothing says otherwise)."""
     import timm.data
 
     cfg = timm.data.resolve_model_data_config(model)

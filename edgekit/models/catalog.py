@@ -1,4 +1,5 @@
-"""The `edgekit models` listing: params and MACs at each model's default size, cached on disk."""
+"""The `edgekit models` listing: params and MACs at each model's default size, cached on disk (for timm
+architectures: a plugin's code can change between runs, so its counts are taken each time)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,16 @@ from edgekit.models.zoo import MODELS, ModelSpec
 
 
 def _stats(spec: ModelSpec) -> dict:
-    with torch.device("meta"):  # shapes only: counts without allocating or initialising weights
-        model = create(spec, 1000, spec.img_size)
-    return {"params": count_params(model), "macs": count_macs(model, spec.img_size)}
+    try:
+        with torch.device("meta"):  # shapes only: counts without allocating or initialising weights
+            model = create(spec, 1000, spec.img_size)
+            return {"params": count_params(model), "macs": count_macs(model, spec.img_size)}
+    except Exception:
+        if not spec.plugin:
+            raise
+    model = create(spec, 1000, spec.img_size)  # a plugin's code may need real tensors (a .item(), a numpy call)
+    with torch.inference_mode():
+        return {"params": count_params(model), "macs": count_macs(model, spec.img_size)}
 
 
 def catalog() -> list[dict]:
@@ -35,10 +43,12 @@ def catalog() -> list[dict]:
         task = bar.add_task("counting params and MACs", total=len(MODELS), status="")
         for name, spec in MODELS.items():
             key = f"{spec.timm_id}@{spec.img_size}"
-            if key not in cached:
-                cached[key] = _stats(spec)
-            rows.append({"name": name, "family": spec.family, "timm_id": spec.timm_id, "img_size": spec.img_size,
-                         "img_multiple": spec.img_multiple, **cached[key], "notes": spec.notes})
+            if spec.plugin:
+                stats = _stats(spec)
+            else:
+                stats = cached[key] = cached[key] if key in cached else _stats(spec)
+            rows.append({"name": name, "family": spec.family, "timm_id": spec.timm_id, "source": spec.source,
+                         "img_size": spec.img_size, "img_multiple": spec.img_multiple, **stats, "notes": spec.notes})
             bar.update(task, advance=1)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +68,6 @@ def catalog_table(rows: list[dict]) -> Table:
     for header in ("size\npx", "params\nM", "GMACs"):
         table.add_column(header, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["family"], r["timm_id"], str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
+        table.add_row(r["name"], r["family"], r["timm_id"] or f"plugin {r['source']}", str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
                       f"{r['macs'] / 1e9:.3f}")
     return table

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from edgekit import __version__
 from edgekit.core.errors import EdgekitError
 from edgekit.core.io import atomic_write_bytes, atomic_write_json, ensure_free_space
+
+if TYPE_CHECKING:
+    from edgekit.models.zoo import ModelSpec
 
 WEIGHTS_FILE = "model.safetensors"
 DESCRIPTION_FILE = "model.json"
@@ -21,11 +25,12 @@ FORMAT_TAG = "edgekit-checkpoint"
 class ModelDescription:
     """Everything needed to rebuild the module before its weights are loaded."""
 
-    model: str
-    timm_id: str
+    model: str  # the registered name
+    timm_id: str | None  # None for a plugin's model
     num_classes: int
     img_size: int
     class_names: list[str] | None = None
+    source: str = "timm"  # "timm", or the module that registered the model (imported again to rebuild it)
     edits: list[dict] = field(default_factory=list)  # structural edits (e.g. pruning) replayed on rebuild
     metrics: dict = field(default_factory=dict)
     format: str = FORMAT_TAG
@@ -65,14 +70,23 @@ def read_description(path: Path) -> tuple[ModelDescription, Path]:
     return description, directory
 
 
+def model_spec(description: ModelDescription, where: str) -> "ModelSpec":
+    """The registered model a description names; a plugin's module is imported first when nothing registered it
+    yet (no entry point, no --model-module), so a checkpoint of a plugin model rebuilds wherever that imports."""
+    from edgekit.models.plugins import ensure_registered
+    from edgekit.models.zoo import resolve
+
+    ensure_registered(description.model, description.source, where)
+    return resolve(description.model)
+
+
 def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelDescription]:
     """Rebuild the model described in model.json and load its weights, checking every shape."""
     from edgekit.models.build import create
     from edgekit.models.weights import apply_state_dict, read_state_dict
-    from edgekit.models.zoo import resolve
 
     description, directory = read_description(path)
-    spec = resolve(description.model)
+    spec = model_spec(description, f"checkpoint '{directory}'")
     model = create(spec, description.num_classes, description.img_size)
     for edit in description.edits:
         replay_edit(model, edit, directory)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from edgekit.core.errors import EdgekitError, first_line
+from edgekit.models.head import classifier_modules
 
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
 
@@ -95,10 +96,5 @@ def head_to_reset(model: torch.nn.Module, state: dict[str, torch.Tensor], source
 
 
 def _classifier_keys(model: torch.nn.Module) -> set[str]:
-    get = getattr(model, "get_classifier", None)
-    if get is None:
-        return set()
-    heads = get()
-    modules = heads if isinstance(heads, (tuple, list)) else (heads,)
-    ids = {id(p) for m in modules if isinstance(m, torch.nn.Module) for p in m.parameters()}
+    ids = {id(p) for m in classifier_modules(model) for p in m.parameters()}
     return {name for name, p in model.named_parameters() if id(p) in ids}

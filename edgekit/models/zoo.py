@@ -1,26 +1,57 @@
-"""The model zoo: short names users know, mapped to timm architectures."""
+"""The model zoo: short names users know, mapped to timm architectures (and models that plugins register)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from edgekit.core.registry import Registry
+
+TIMM_SOURCE = "timm"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: which timm architecture, at which input size."""
+    """A registered model: a timm architecture or a plugin's factory, at which input size, normalised how."""
 
     name: str
-    timm_id: str
+    timm_id: str | None  # None for a plugin's model (its `factory` builds it)
     family: str
     img_size: int = 224
     #: input sizes must be a multiple of this (window/patch constraints)
     img_multiple: int = 32
     notes: str = ""
+    #: a plugin's `fn(num_classes, img_size, **kwargs) -> nn.Module` (edgekit.models.plugins.register_model)
+    factory: Callable | None = None
+    #: "timm" for the zoo, else the module that registered the model (imported again to rebuild a checkpoint)
+    source: str = TIMM_SOURCE
+    #: preprocessing for a model without timm's data config (None: ImageNet's, as timm defaults)
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+
+    @property
+    def arch(self) -> str:
+        """The architecture's id: the timm name, or `module:function` of a plugin's factory."""
+        if self.timm_id is not None:
+            return self.timm_id
+        return f"{self.factory.__module__}:{self.factory.__qualname__}"
+
+    @property
+    def plugin(self) -> bool:
+        return self.source != TIMM_SOURCE
 
 
-MODELS: Registry[ModelSpec] = Registry("model", listing_hint="list them with `edgekit models`")
+def _load_plugins() -> None:
+    from edgekit.models.plugins import load_plugins
+
+    load_plugins()
+
+
+#: the zoo below, then (on first use) edgekit.models.families and the `edgekit.models` entry points' models
+MODELS: Registry[ModelSpec] = Registry("model", listing_hint="list them with `edgekit models`",
+                                       on_first_use=_load_plugins)
 
 
 def _add(name: str, timm_id: str, family: str, img_size: int = 224, img_multiple: int = 32,

@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
-
 from edgekit.core.cache import Store
 from edgekit.core.paths import cache_dir
 from edgekit.core.recipe import Recipe
@@ -19,7 +17,7 @@ from edgekit.core.records import Report, StageRecord
 from edgekit.core.rundir import RunDirectory
 from edgekit.core.ui import console, info
 from edgekit.data import load_data
-from edgekit.models.build import create, preprocessing
+from edgekit.models.build import meta_model, preprocessing
 from edgekit.pipeline.assemble import build_report, write_run
 from edgekit.pipeline.display import estimates, long_plan_line, plan_table
 from edgekit.pipeline.estimate import Probe
@@ -47,8 +45,7 @@ class DataLoader:
     def __call__(self):
         if self.bundle is None:
             start, s = time.perf_counter(), self.setting
-            with torch.device("meta"):  # the data config only; no weights are allocated
-                probe = create(s.spec, 10, s.img_size)
+            probe = meta_model(s.spec, 10, s.img_size)  # the data config only; no weights are allocated
             recipe = s.recipe
             self.bundle = load_data(recipe.data.source, s.img_size, preprocessing(probe), recipe.data.subset,
                                     recipe.seed)

@@ -123,7 +123,8 @@ def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]
     compare_to_reference(plan, steps, artifacts)
     accuracy = _accuracy(plan, steps, "artifact")
     report = Report(
-        model=setting.spec.name, timm_id=setting.spec.timm_id, edgekit_version=__version__,
+        model=setting.spec.name, timm_id=setting.spec.timm_id, source=setting.spec.source,
+        edgekit_version=__version__,
         img_size=setting.img_size, num_classes=setting.num_classes, data=setting.data.name,
         env=environment(setting.recipe.bench.threads), recipe=setting.recipe.model_dump(mode="json"),
         training_recipe=setting.training_recipe,

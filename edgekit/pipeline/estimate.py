@@ -38,7 +38,7 @@ class Probe:
     def _key(self) -> str:
         model, flags = cpu_info()
         s = self.setting
-        return f"{s.spec.timm_id}@{s.img_size}/{s.num_classes}:{torch.get_num_threads()}t:{model}:{len(flags)}"
+        return f"{s.spec.arch}@{s.img_size}/{s.num_classes}:{torch.get_num_threads()}t:{model}:{len(flags)}"
 
     def speeds(self) -> dict:
         """Seconds per image: training step (batched), inference (batched) and single-image inference."""

@@ -18,7 +18,8 @@ from edgekit.core.recipe import Recipe, check_writable_out, flag_for
 from edgekit.data import check_data_spec
 from edgekit.data.info import describe as describe_data
 from edgekit.models.build import check_img_size
-from edgekit.models.checkpoint import is_checkpoint, read_description
+from edgekit.models.checkpoint import is_checkpoint, model_spec, read_description
+from edgekit.models.plugins import load_modules
 from edgekit.models.zoo import resolve
 from edgekit.stages import (
     STAGES,
@@ -91,9 +92,10 @@ def resolve_setting(recipe: Recipe) -> Setting:
     """The recipe checked against the registries and the file system: model, size, classes, data, formats."""
     checkpoint = None
     model = Path(recipe.model)
+    load_modules(recipe.model_module)
     if is_checkpoint(model):
         checkpoint, _ = read_description(model)
-        spec = resolve(checkpoint.model)
+        spec = model_spec(checkpoint, f"checkpoint '{recipe.model}'")
         img_size = checkpoint.img_size if recipe.data.img_size is None else recipe.data.img_size
         if img_size != checkpoint.img_size:
             raise EdgekitError(f"checkpoint '{recipe.model}' was built for {checkpoint.img_size} px, not {img_size}")

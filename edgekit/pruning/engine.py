@@ -15,6 +15,7 @@ from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.options import MAX_PRUNE_RATIO, PRUNE_CRITERIA
 from edgekit.core.registry import Registry
 from edgekit.models import structure
+from edgekit.models.head import classifier_modules
 from edgekit.pruning.handlers import handler_for
 
 log = logging.getLogger(__name__)
@@ -130,10 +131,8 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
 
     modules = dict(model.named_modules())
     ignored: dict[str, torch.nn.Module] = {}
-    head = model.get_classifier() if hasattr(model, "get_classifier") else None
-    for m in (head if isinstance(head, (tuple, list)) else (head,)):
-        if isinstance(m, torch.nn.Module):
-            ignored.update({n: mod for n, mod in modules.items() if mod is m})
+    for m in classifier_modules(model):
+        ignored.update({n: mod for n, mod in modules.items() if mod is m})
     for hits in match_names(model, config.ignore, "--prune-ignore").values():
         ignored.update({n: modules[n] for n in hits})
     ignored_params, num_heads, head_dim_modules, kept, led, leaders = [], {}, [], [], [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from edgekit.core.errors import EdgekitError
 from edgekit.data.batches import fetch
 from edgekit.stages.train import Objective
 
@@ -43,6 +44,9 @@ class Distillation(Objective):
         self.cached_logits = cached_logits
         self.projection = None
         if features:
+            if not all(hasattr(m, "forward_features") and hasattr(m, "forward_head") for m in (student, teacher)):
+                raise EdgekitError(f"--kd-features needs timm's forward_features/forward_head, which "
+                                   f"{type(student).__name__} lacks: drop --kd-features")
             with torch.no_grad():
                 fs, ft = student.forward_features(example), teacher.forward_features(example)
             spatial = fs.dim() == 4

@@ -71,8 +71,11 @@ class Export(Stage):
 
 
 def _failed(exc: Exception, size: dict) -> Output:
+    """The file's error: the exporter's own line (it names the format and what could not be traced), else the
+    exception's type and first line."""
     log.debug("export failed", exc_info=True)
-    return Output({"error": f"export failed: {type(exc).__name__}: {first_line(exc, 300)}", **size}, ok=False)
+    reason = first_line(exc, 400) if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {first_line(exc, 300)}"
+    return Output({"error": f"export failed: {reason}", **size}, ok=False)
 
 
 def _option(options, path: str):

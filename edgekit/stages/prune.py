@@ -14,7 +14,7 @@ from edgekit.core.options import PruneOptions
 from edgekit.core.ui import info
 from edgekit.data import DataBundle
 from edgekit.devices import open_device
-from edgekit.models.build import create
+from edgekit.models.build import meta_model
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.structure import widths
 from edgekit.pruning import latency
@@ -97,8 +97,7 @@ class Prune(ModelStage):
     def check(self, node: Node, setting: Setting) -> None:
         prune = setting.recipe.prune
         if prune.ignore or prune.ratios:  # layer names must exist (did-you-mean), checked on a meta model
-            with torch.device("meta"):
-                probe = create(setting.spec, setting.num_classes, setting.img_size)
+            probe = meta_model(setting.spec, setting.num_classes, setting.img_size)
             match_names(probe, prune.ignore, "--prune-ignore")
             match_names(probe, list(prune.ratios), "prune.ratios key")
 

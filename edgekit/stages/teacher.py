@@ -13,13 +13,14 @@ import torch
 from edgekit.core.errors import EdgekitError
 from edgekit.core.io import sha256_file
 from edgekit.core.ui import info
-from edgekit.models.build import create, probe_forward
+from edgekit.models.build import create, meta_model, probe_forward
 from edgekit.models.checkpoint import (
     DESCRIPTION_FILE,
     WEIGHTS_FILE,
     ModelDescription,
     load_checkpoint,
 )
+from edgekit.models.plugins import fingerprint
 from edgekit.models.weights import apply_state_dict, head_to_reset, read_state_dict
 from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
@@ -38,8 +39,7 @@ def needs_training(setting: Setting) -> bool:
         return setting.num_classes != IMAGENET_CLASSES
     if recipe.teacher.weights is None:
         return True
-    with torch.device("meta"):
-        probe = create(setting.spec, setting.num_classes, setting.img_size)
+    probe = meta_model(setting.spec, setting.num_classes, setting.img_size)
     return bool(head_to_reset(probe, read_state_dict(recipe.teacher.weights), f"--weights '{recipe.teacher.weights}'"))
 
 
@@ -64,6 +64,8 @@ class Teacher(ModelStage):
     def identity(self, node: Node, setting: Setting) -> dict:
         source: dict = {"model": setting.spec.name, "timm_id": setting.spec.timm_id, "img_size": setting.img_size,
                         "num_classes": setting.num_classes, "data": setting.data.fingerprint}
+        if setting.spec.plugin:  # a plugin's code is no library version: its file's hash keys the cache
+            source["plugin"] = {"factory": setting.spec.arch, "code": fingerprint(setting.spec)}
         if setting.checkpoint is not None:
             folder = Path(setting.recipe.model)
             source["checkpoint"] = [sha256_file(folder / name) for name in (WEIGHTS_FILE, DESCRIPTION_FILE)]
@@ -96,7 +98,8 @@ class Teacher(ModelStage):
         drop_path = options.train.drop_path if setting.teacher_trains else 0.0
         model = create(spec, setting.num_classes, setting.img_size, pretrained=options.teacher.pretrained,
                        drop_path=drop_path)
-        metrics: dict = {"source": "timm-pretrained" if options.teacher.pretrained else "random-init"}
+        pretrained = "plugin-pretrained" if spec.plugin else "timm-pretrained"
+        metrics: dict = {"source": pretrained if options.teacher.pretrained else "random-init"}
         if options.teacher.weights is not None:
             reset = apply_state_dict(model, read_state_dict(options.teacher.weights),
                                      f"--weights '{options.teacher.weights}'")
@@ -104,7 +107,7 @@ class Teacher(ModelStage):
         probe_forward(model, spec, setting.img_size)
         data = ctx.data
         description = ModelDescription(model=spec.name, timm_id=spec.timm_id, num_classes=setting.num_classes,
-                                       img_size=setting.img_size, class_names=data.class_names)
+                                       img_size=setting.img_size, class_names=data.class_names, source=spec.source)
         if setting.teacher_trains:
             metrics.update(self._train(model, options, ctx, data))
         elif needs_training(setting):

@@ -14,6 +14,7 @@ from edgekit.core.formats import FORMATS
 from edgekit.core.records import Parity, Verification
 from edgekit.core.ui import native_stderr_captured
 from edgekit.data.batches import first_images
+from edgekit.exporters.base import DYNAMO_FAILED
 from edgekit.quant import census
 from edgekit.runtimes import open_session
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
@@ -60,6 +61,9 @@ class Verify(Stage):
         if artifact.precision == "int8":
             atol = max(atol, INT8_PARITY_FRACTION * float(reference.max() - reference.min()))
         result = self._verify(path, node.target, images, reference, atol, data, node.options.data.eval_samples)
+        fallback = [n for n in exported.record.notes if n.startswith(DYNAMO_FAILED)]
+        if result.status == "failed" and result.parity is not None and fallback:  # the trace took one branch
+            result.error = f"{result.error}; {fallback[0]}"
         if result.status == "ok" and artifact.precision == "int8":
             result.int8_census = census.census_of(path, FORMATS.get(node.target).census, model)
         metrics = {"max_abs_diff": result.parity.max_abs_diff if result.parity else None,
