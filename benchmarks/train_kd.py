@@ -1,7 +1,7 @@
 """Teacher → pruned without KD → pruned with KD, side by side on Fashion-MNIST (full 10k test split); and an
 ablation of the training techniques.
 
-    .venv/bin/python benchmarks/train_kd.py                       # effnet_lite0, 64 px, the family recipe
+    .venv/bin/python benchmarks/train_kd.py                       # the published run (docs/training.md#measured)
     .venv/bin/python benchmarks/train_kd.py --teacher-epochs 2 --student-epochs 1 --subset 5000   # a quick look
     .venv/bin/python benchmarks/train_kd.py --ablation --teacher-epochs 2      # which techniques move top-1
 Writes benchmarks/results/train_kd.{json,md} (and train_kd_ablation.{json,md}). Every number comes from the runs'
@@ -10,9 +10,10 @@ by side, with the load average, because a shared machine inflates wall time but 
 torch's thread count (OMP_NUM_THREADS; all cores when unset); `--student-threads 1` trains the two students side
 by side, one core each.
 
-Settings: the teacher trains with its family's recipe (edgekit/stages/training_recipes/, no training flags) plus
-what --teacher-flags adds; the pruned students fine-tune from the teacher's weights at --student-lr. The ablation
-trains one teacher per row, each adding one technique to the family recipe, with the same epochs and data.
+Settings: the teacher trains with its family's recipe (edgekit/stages/training_recipes/) plus what --teacher-flags
+adds (by default lr 0.4 per 256 images, as recipes/effnet_lite0-train-90.yaml); the pruned students fine-tune
+from the teacher's weights at --student-lr. The ablation trains one teacher per row, each changing one thing in
+the family recipe (without --teacher-flags), with the same epochs and data.
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ def main() -> None:
     parser.add_argument("--model", default="effnet_lite0")
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--teacher-epochs", type=int, default=8)
-    parser.add_argument("--student-epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--teacher-flags", default="", help="extra compress flags for the teacher, e.g. '--ema 0.999'")
-    parser.add_argument("--student-lr", type=float, default=0.01)
+    parser.add_argument("--student-epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--teacher-flags", default="--lr-base 0.4",
+                        help="extra compress flags for the teacher (default: the lr of recipes/effnet_lite0-train-90)")
+    parser.add_argument("--student-lr", type=float, default=0.1)
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--ablation", action="store_true", help="train one teacher per technique instead")
     parser.add_argument("--prune", type=float, default=0.3)
