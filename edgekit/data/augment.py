@@ -42,10 +42,10 @@ class AugmentPolicy:
 
     crop: "pad" (reflect-pad by max(1, size // 8), random crop back at the final size), "rrc" (random resized
     crop of `scale` × the area, aspect ratio in 3/4..4/3, straight to the train size) or "none" (the whole image,
-    for aligned, centred data such as Fashion-MNIST). auto_augment: a timm
-    policy string (RandAugment `rand-…`, AutoAugment `original`/`v0`…, AugMix `augmix-…`) or `trivial`
-    (torchvision's TrivialAugmentWide; timm has none). magnitude_scale multiplies the magnitude of timm's
-    policies (progressive resizing grows it). re_prob: timm's random erasing probability (per-pixel noise).
+    for aligned, centred data such as Fashion-MNIST). auto_augment: a timm policy string (RandAugment `rand-…`,
+    AutoAugment `original`/`v0`…, AugMix `augmix-…`) or `trivial` (torchvision's TrivialAugmentWide; timm has
+    none). magnitude_scale multiplies the magnitude of timm's policies (progressive resizing grows it). re_prob:
+    timm's random erasing probability (per-pixel noise).
     """
 
     crop: str = "pad"
