@@ -102,4 +102,5 @@ def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
         assert artifact["precision"] == "int8" and artifact["status"] == "ok" and artifact["parity"]["passed"]
         assert baseline["precision"] == "fp32" and baseline["parity"]["passed"]
         assert artifact["params"] < baseline["params"]  # pruned
-    assert json.loads((out / "model" / "model.json").read_text())["edits"]
+    assert json.loads((out / "model" / "model.json").read_text())["edits"]  # the pruned widths, replayed on rebuild
+    assert "from edgekit's model family `t2t_vit`" in (out / "report.md").read_text()
