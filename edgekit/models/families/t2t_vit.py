@@ -9,9 +9,9 @@ position embedding (sized from `img_size`: a fixed-size graph exports best) lead
 `Block`s. Those use timm's `Attention`, so pruning treats the backbone as it treats DeiT (head dims and MLPs); the
 T2T module keeps its token width and prunes its MLPs (edgekit.pruning.handlers).
 
-The soft split is `nn.Unfold` computed as a convolution with fixed one-hot weights (`SoftSplit`): same values and
-channel order, but a convolution lowers to every format (ONNX, TFLite, ExecuTorch/XNNPACK) and quantizes exactly
-(its weights are 0 and 1), where `im2col` does not.
+The soft split is `nn.Unfold` computed as a grouped convolution with fixed one-hot weights (`SoftSplit`): same
+values and channel order, as a layer every exporter lowers (ONNX, TFLite, ExecuTorch/XNNPACK) and that quantizes
+exactly (its weights are 0 and 1).
 
 Written from the paper's description. Differences from the authors' release: the token attention scales by
 1/sqrt(token_dim) (theirs by the input width), and the position embedding is learned (theirs a fixed sinusoid).
