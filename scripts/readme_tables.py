@@ -8,7 +8,8 @@ def main() -> None:
     print("| name | family | timm architecture | default px | params (M) | GMACs |")
     print("|---|---|---|---|---|---|")
     for r in catalog():
-        print(f"| `{r['name']}` | {r['family']} | `{r['timm_id']}` | {r['img_size']} | {r['params'] / 1e6:.2f} | "
+        arch = f"`{r['timm_id']}`" if r["timm_id"] else f"edgekit `{r['source'].rpartition('.')[2]}`"
+        print(f"| `{r['name']}` | {r['family']} | {arch} | {r['img_size']} | {r['params'] / 1e6:.2f} | "
               f"{r['macs'] / 1e9:.3f} |")
     print()
     print("| format | file | runtime that verifies it | pip extra | what |")

@@ -10,6 +10,7 @@ from rich.text import Text
 from edgekit.bench.tables import ms, percent
 from edgekit.core.io import atomic_write_json, atomic_write_text
 from edgekit.core.ui import WIDTH, narrow_table
+from edgekit.models.plugins import FAMILIES
 
 COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
            "top-1 %", "p50 ms", "p90 ms", "p99 ms", "load ms", "not on fast path")
@@ -133,7 +134,10 @@ def reference_section(report: dict) -> list[str]:
 def _architecture(report: dict) -> str:
     if report.get("timm_id"):
         return f"timm architecture: `{report['timm_id']}`"
-    return f"architecture: `{report['model']}` from model plugin `{report.get('source')}`"
+    source = str(report.get("source"))
+    if source.startswith(f"{FAMILIES}."):
+        return f"architecture: `{report['model']}` from edgekit's model family `{source.rpartition('.')[2]}`"
+    return f"architecture: `{report['model']}` from model plugin `{source}`"
 
 
 def markdown(report: dict) -> str:

@@ -13,6 +13,7 @@ from edgekit.core.paths import cache_dir
 from edgekit.core.ui import narrow_table, progress
 from edgekit.models.build import create
 from edgekit.models.complexity import count_macs, count_params
+from edgekit.models.plugins import FAMILIES
 from edgekit.models.zoo import MODELS, ModelSpec
 
 
@@ -58,6 +59,12 @@ def catalog() -> list[dict]:
     return rows
 
 
+def architecture(source: str) -> str:
+    """The timm-id column of a model without one: `edgekit MODULE` for edgekit's own families, else the plugin."""
+    family, _, module = source.rpartition(".")
+    return f"edgekit {module}" if family == FAMILIES else f"plugin {source}"
+
+
 def catalog_table(rows: list[dict]) -> Table:
     """The `edgekit models` table in 80 columns (one space between columns keeps nearly every row on one line);
     a timm id too long for its column folds onto a second line."""
@@ -68,6 +75,6 @@ def catalog_table(rows: list[dict]) -> Table:
     for header in ("size\npx", "params\nM", "GMACs"):
         table.add_column(header, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(r["name"], r["family"], r["timm_id"] or f"plugin {r['source']}", str(r["img_size"]), f"{r['params'] / 1e6:.2f}",
-                      f"{r['macs'] / 1e9:.3f}")
+        table.add_row(r["name"], r["family"], r["timm_id"] or architecture(r["source"]), str(r["img_size"]),
+                      f"{r['params'] / 1e6:.2f}", f"{r['macs'] / 1e9:.3f}")
     return table

@@ -90,6 +90,11 @@ HANDLERS.add("timm.models.tiny_vit.Attention", AttentionHandler("tinyvit", "keep
 HANDLERS.add("timm.models.maxxvit.Attention2d", AttentionHandler("coatnet", "keep"))
 HANDLERS.add("timm.layers.bottleneck_attn.BottleneckAttn", AttentionHandler("botnet", "keep"))
 HANDLERS.add("timm.models.edgenext.CrossCovarianceAttn", AttentionHandler("edgenext", "keep", per_head=("temperature",)))
+# T2T-ViT's tokens-to-token module (edgekit.models.families.t2t_vit): the token layers' residual is v itself and
+# the soft splits are fixed one-hot convolutions, so the token width stays (q/k/v, their output projections, the
+# MLP outputs and the splits); the token MLPs' hidden width is pruned, and the backbone is pruned like DeiT's.
+HANDLERS.add("edgekit.models.families.t2t_vit.TokensToToken", AttentionHandler(
+    "t2t-vit", "keep", qkv=("split*", "token*.attn.qkv", "token*.attn.proj", "token*.mlp.fc2")))
 
 
 def _check_ghost_module(module: torch.nn.Module) -> str | None:

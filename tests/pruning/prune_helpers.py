@@ -10,7 +10,13 @@ from edgekit.models import structure
 
 
 def build(timm_id: str, px: int, **kwargs) -> torch.nn.Module:
+    """A timm architecture, or (no such timm name) a model of edgekit's own families (edgekit.models.families)."""
     torch.manual_seed(0)
+    if not timm.is_model(timm_id):
+        from edgekit.models.build import create
+        from edgekit.models.zoo import resolve
+
+        return randomise_norms(create(resolve(timm_id), 10, px, **kwargs)).eval()
     try:
         model = timm.create_model(timm_id, num_classes=10, img_size=px, **kwargs)
     except TypeError:

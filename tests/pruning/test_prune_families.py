@@ -20,7 +20,7 @@ from prune_helpers import (
 from edgekit.models import structure
 from edgekit.pruning import PruneConfig, prune
 
-# family -> (timm architecture, input px, constructor overrides that shrink it)
+# family -> (timm architecture or edgekit family model, input px, constructor overrides that shrink it)
 FAMILIES = {
     "efficientnet (SE)": ("test_efficientnet", 64, {}),
     "efficientnet-lite": ("efficientnet_lite0", 64, {}),
@@ -32,6 +32,7 @@ FAMILIES = {
     "regnet": ("regnetx_002", 64, {}),
     "convnext (layer scale)": ("test_convnext", 64, {}),
     "vit/deit (heads)": ("test_vit", 64, {}),
+    "t2t-vit (heads, T2T module)": ("test_t2t_vit", 64, {}),
     "mobilevit": ("mobilevit_xxs", 64, {}),
     "mobilevitv2": ("mobilevitv2_050", 64, {}),
     "swin": ("swin_tiny_patch4_window7_224", 64, dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(2, 2, 2, 2),
@@ -116,4 +117,4 @@ def test_zoo_model_prunes(name, tmp_path):
     if spec.family in REFUSED:
         pytest.skip(f"{spec.family} is refused")
     px = 224 if spec.family == "efficientformer" else max(64, spec.img_multiple)
-    check_family(spec.timm_id, px, {}, tmp_path, shipped=True)
+    check_family(spec.timm_id or name, px, {}, tmp_path, shipped=True)
