@@ -83,16 +83,10 @@ def fine_tuning(recipe: Recipe) -> bool:
 def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict]:
     """`recipe` with its unset train options taken from the training recipe; and what was applied (for the plan
     and the report): the recipe's name, the values it supplied, and the options the user set over it."""
-    choice = recipe.train.recipe
-    if choice == "none":
-        chosen = None
-    elif choice == "auto":
-        chosen = recipe_for(spec)
-    else:
-        chosen = training_recipes().get(choice)
-    user = recipe.train.model_fields_set
+    choice, user = recipe.train.recipe, recipe.train.model_fields_set
     if choice == "none":
         return recipe, {"name": "none", "applied": {}, "overridden": sorted(user - {"recipe"})}
+    chosen = recipe_for(spec) if choice == "auto" else training_recipes().get(choice)
     data = training_defaults(recipe.data.source)
     tuning = fine_tuning(recipe)
     family = chosen.values(tuning) if chosen is not None else {}
@@ -103,7 +97,7 @@ def apply_training_recipe(recipe: Recipe, spec: ModelSpec) -> tuple[Recipe, dict
     train = TrainOptions.model_construct(_fields_set=set(user), **dict(values))  # the user's fields stay "set"
     info = {"name": chosen.name if chosen is not None else "none",
             "description": chosen.description if chosen is not None else "", "fine_tuning": tuning,
-            "applied": supplied, "data": {k: v for k, v in data.items() if k not in user and k not in family},
+            "applied": supplied, "data": {k: v for k, v in supplied.items() if k in data and k not in family},
             "overridden": sorted(k for k in user if k in family or k in data)}
     return recipe.model_copy(update={"train": train}), info
 
