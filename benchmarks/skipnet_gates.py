@@ -6,12 +6,15 @@ share of gated blocks run per class, and the gate threshold's top-1 / compute tr
 
 1. Trains the model from scratch on Fashion-MNIST through edgekit's shared trainer (SGD, the ResNet recipe's lr),
    with the gate cost (`--gate-cost`, the model's auxiliary loss) on.
-2. On the validation images: which gated blocks run for each image (hard gates at 0.5), the mean share per class,
-   and for each threshold in `--thresholds` the top-1 and the share of gated blocks run (table + PNG).
-3. Exports the FP32 model with its control flow (ONNX `If`, ExecuTorch `cond`) and, as the control, the dense form
-   (every block, selected per input; what TFLite and INT8 files compute), then times batch-1 inputs in onnxruntime
-   and ExecuTorch, 1 thread: the `--group` images with the fewest gated blocks run ("easy") and those with the most
-   ("hard"), interleaved in one loop, same session. Ratios only: the machine's absolute speed is not the point.
+2. On the validation images, for each gate threshold (by default the 10th..90th percentiles of the gate
+   probabilities seen, so the table spans the whole trade-off whatever the training did; `--thresholds` for fixed
+   values, the model's own being 0.5): the top-1 and the share of gated blocks run (table + PNG).
+3. At the latency threshold (`--latency-threshold`, default the median gate probability, so that some images'
+   gates close and others' open): the share of gated blocks run per class; exports the FP32 model with its control
+   flow (ONNX `If`, ExecuTorch `cond`) and, as the control, the dense form (every block, selected per input: what
+   TFLite and INT8 files compute), then times batch-1 inputs in onnxruntime and ExecuTorch, 1 thread: the `--group`
+   images with the fewest gated blocks run ("easy") and those with the most ("hard"), interleaved image by image in
+   one loop, same session. Ratios only: the machine's absolute speed is not the point.
 
 Writes benchmarks/results/skipnet_gates.{json,md,png} with the CPU's name and SIMD flags.
 """
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def parse() -> argparse.Namespace:
@@ -39,11 +42,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--subset", type=int, default=10000, help="training images")
     parser.add_argument("--epochs", type=float, default=3)
-    parser.add_argument("--gate-cost", type=float, default=0.1)
+    parser.add_argument("--gate-cost", type=float, default=0.2)
     parser.add_argument("--eval", type=int, default=2000, help="validation images scored")
     parser.add_argument("--group", type=int, default=16, help="images per latency group (easy, hard)")
     parser.add_argument("--rounds", type=int, default=30, help="timed passes over both groups")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
+    parser.add_argument("--thresholds", type=float, nargs="+", help="gate thresholds (default: percentiles)")
+    parser.add_argument("--latency-threshold", type=float, help="threshold of the timed files (default: median)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "skipnet_gates")
     return parser.parse_args()
 
@@ -114,17 +118,19 @@ def per_class(decisions: torch.Tensor, labels: torch.Tensor, names) -> list[dict
 
 
 def export_files(model, example: torch.Tensor, folder: Path) -> dict[str, Path]:
-    """The FP32 model with control flow (ONNX, .pte) and the dense form (ONNX): what edgekit's exporters write."""
+    """The FP32 model with its control flow (ONNX, .pte) and in the dense form (both), by edgekit's exporters."""
     from edgekit.exporters import export
+    from edgekit.exporters.executorch import export_pte
+    from edgekit.exporters.onnx import export_onnx
     from edgekit.models.control_flow import control_flow
 
-    files = {"onnx": folder / "skip.onnx", "pte": folder / "skip.pte", "onnx dense": folder / "dense.onnx"}
-    export("onnx", model, example, files["onnx"])
+    files = {"onnx": folder / "skip.onnx", "onnx dense": folder / "dense.onnx", "pte": folder / "skip.pte",
+             "pte dense": folder / "dense.pte"}
+    export("onnx", model, example, files["onnx"])  # the formats table switches the control flow on
     export("pte", model, example, files["pte"])
-    with control_flow(model, False):
-        from edgekit.exporters.onnx import export_onnx
-
-        export_onnx(model, example, files["onnx dense"])  # the table's switch bypassed: the dense form
+    with control_flow(model, False):  # the exporters themselves, without the switch: the dense form
+        export_onnx(model, example, files["onnx dense"])
+        export_pte(model, example, files["pte dense"])
     return files
 
 
@@ -155,12 +161,15 @@ def main() -> None:
     model, data, train_s = train_model(args)
     images, labels = validation(data, args.eval)
     probs = gate_probabilities(model, images)
-    decisions = probs > 0.5
+    thresholds = args.thresholds or [round(float(probs.quantile(q)), 6) for q in QUANTILES]
+    rows = trade_off(model, images, labels, thresholds)
+    threshold = args.latency_threshold if args.latency_threshold is not None else float(probs.median())
+    model.set_threshold(threshold)
+    decisions = torch.cat([model.gate_decisions(chunk) for chunk in images.split(256)])
     order = decisions.sum(1).argsort(stable=True)
     groups = {"easy": images[order[:args.group]], "hard": images[order.flip(0)[:args.group]]}
     ran = {name: decisions[idx].float().mean().item() for name, idx in
            (("easy", order[:args.group]), ("hard", order.flip(0)[:args.group]))}
-    rows = trade_off(model, images, labels, args.thresholds)
     classes = per_class(decisions, labels, getattr(data, "class_names", None))
     timings = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,7 +185,8 @@ def main() -> None:
     result = {"model": args.model, "img_size": args.img_size, "train_images": args.subset, "epochs": args.epochs,
               "gate_cost": args.gate_cost, "train_s": train_s, "eval_images": len(images),
               "host": {"cpu": name, "simd": flags, "cores": os.cpu_count(), "threads": 1},
-              "gated_blocks": len(model.gated_blocks()), "groups": {"size": args.group, "gated_run": ran},
+              "gated_blocks": len(model.gated_blocks()), "latency_threshold": threshold,
+              "groups": {"size": args.group, "gated_run": ran},
               "latency": timings, "per_class": classes, "threshold": rows}
     write(result, args.out)
 
@@ -188,7 +198,7 @@ def write(result: dict, out: Path) -> None:
              "", f"Trained from scratch on {result['train_images']} images for {result['epochs']} epochs "
              f"(gate cost {result['gate_cost']}, {result['train_s']} s); {result['eval_images']} validation images; "
              f"{result['gated_blocks']} gated blocks. CPU: {result['host']['cpu']}, 1 thread.", "",
-             f"## Latency, batch 1: the {result['groups']['size']} images with the fewest gated blocks run (easy) "
+             f"## Latency, batch 1, gate threshold {result['latency_threshold']:.4g}: the {result['groups']['size']} images with the fewest gated blocks run (easy) "
              "vs the most (hard), interleaved, same session", "",
              f"Share of gated blocks run: easy {result['groups']['gated_run']['easy']:.2f}, "
              f"hard {result['groups']['gated_run']['hard']:.2f}.", "",
@@ -199,7 +209,7 @@ def write(result: dict, out: Path) -> None:
     lines += ["", "## Gate threshold: top-1 vs compute", "",
               "| threshold | top-1 % | gated blocks run | all blocks run |", "|---|---|---|---|"]
     lines += [f"| {r['threshold']} | {r['top1']} | {r['gated_run']} | {r['blocks_run']} |" for r in result["threshold"]]
-    lines += ["", "## Share of gated blocks run per class (threshold 0.5)", "", "| class | images | gated blocks run |",
+    lines += ["", f"## Share of gated blocks run per class (threshold {result['latency_threshold']:.4g})", "", "| class | images | gated blocks run |",
               "|---|---|---|"]
     lines += [f"| {c['class']} | {c['n']} | {c['gated_run']} |" for c in result["per_class"]]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

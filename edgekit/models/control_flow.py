@@ -46,8 +46,11 @@ def control_flow(model: torch.nn.Module, enabled: bool) -> Iterator[str | None]:
             module.use_control_flow(False)
 
 
+REALISED = " realised in "  # in every note below: reports pick them out by it
+
+
 def control_flow_note(what: str, fmt: str, realised: bool) -> str:
     """The exporter's note on a model with control flow."""
     if realised:
-        return f"{what} realised in {fmt}: data-dependent control flow (torch.cond), skipped work is not computed"
-    return f"{what} not realised in {fmt}: the file computes the dense form (every branch, selected per input)"
+        return f"{what}{REALISED}{fmt}: data-dependent control flow (torch.cond), skipped work is not computed"
+    return f"{what} not{REALISED}{fmt}: the file computes the dense form (every branch, selected per input)"

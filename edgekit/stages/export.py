@@ -15,7 +15,7 @@ from edgekit.core.ui import info, native_stderr_captured
 from edgekit.data.batches import first_images
 from edgekit.exporters import export
 from edgekit.models.complexity import count_macs, count_params
-from edgekit.models.control_flow import control_flow_name
+from edgekit.models.control_flow import REALISED, control_flow_name
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Export(Stage):
             return _failed(exc, size)
         what = control_flow_name(counted) if artifact.module is not counted else None
         if what is not None:  # an int8 graph: PT2E captured the dense form (torch.cond does not quantize)
-            result.notes.append(f"{what} not realised in the int8 {spec.name} file: quantization captured the dense "
+            result.notes.append(f"{what} not{REALISED}the int8 {spec.name} file: quantization captured the dense "
                                 "form (every branch, selected per input)")
         record = ExportedFile(format=spec.name, file=path.name, size_bytes=path.stat().st_size,
                               sha256=sha256_file(path), runtime=spec.runtime, op_counts=result.op_counts,

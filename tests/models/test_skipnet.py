@@ -198,3 +198,4 @@ def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
     notes = {b["format"]: " ".join(b["notes"]) for b in report["baseline"]}
     assert "block skipping realised in onnx" in notes["onnx"] and "realised in pte" in notes["pte"]
     assert "block skipping not realised in tflite" in notes["tflite"]
+    assert "baseline onnx (fp32): block skipping realised in onnx" in (out / "report.md").read_text()
