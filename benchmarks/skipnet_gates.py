@@ -11,8 +11,8 @@ share of gated blocks run per class, and the gate threshold's top-1 / compute tr
    values, the model's own being 0.5): the top-1 and the share of gated blocks run (table + PNG).
 3. At the latency threshold (`--latency-threshold`, default the median gate probability, so that some images'
    gates close and others' open): the share of gated blocks run per class; exports the FP32 model with its control
-   flow (ONNX `If`, ExecuTorch `cond`) and, as the control, the dense form (every block, selected per input: what
-   TFLite and INT8 files compute), then times batch-1 inputs in onnxruntime and ExecuTorch, 1 thread: the `--group`
+   flow (ONNX `If`, and ExecuTorch `cond`, which edgekit does not ship: its branches run outside XNNPACK) and, as
+   the control, the dense form (every block, selected per input: what .tflite, .pte and INT8 files compute), then times batch-1 inputs in onnxruntime and ExecuTorch, 1 thread: the `--group`
    images with the fewest gated blocks run ("easy") and those with the most ("hard"), interleaved image by image in
    one loop, same session. Ratios only: the machine's absolute speed is not the point.
 
@@ -126,11 +126,12 @@ def export_files(model, example: torch.Tensor, folder: Path) -> dict[str, Path]:
 
     files = {"onnx": folder / "skip.onnx", "onnx dense": folder / "dense.onnx", "pte": folder / "skip.pte",
              "pte dense": folder / "dense.pte"}
-    export("onnx", model, example, files["onnx"])  # the formats table switches the control flow on
-    export("pte", model, example, files["pte"])
-    with control_flow(model, False):  # the exporters themselves, without the switch: the dense form
+    export("onnx", model, example, files["onnx"])  # the formats table switches the control flow on for ONNX
+    export("pte", model, example, files["pte dense"])  # and leaves .pte dense (its cond branches miss XNNPACK)
+    with control_flow(model, False):
         export_onnx(model, example, files["onnx dense"])
-        export_pte(model, example, files["pte dense"])
+    with control_flow(model, True):  # what a skipping .pte would cost
+        export_pte(model, example, files["pte"])
     return files
 
 

@@ -66,7 +66,8 @@ FORMATS.add("pte", FormatSpec(
     exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
     census="edgekit.quant.census:lowered_census", export_packages=("torch", "executorch"),
     runtime_packages=("executorch",), isolated=True,
-    control_flow=True,  # torch.cond stays a cond of the program; its branches are lowered to XNNPACK one by one
+    # control_flow=False: executorch 1.5 keeps torch.cond, but XnnpackPartitioner leaves the branches in portable
+    # kernels: a skipping SkipNet-18 .pte ran 5-26x slower than the dense one (benchmarks/skipnet_gates.py)
 ), aliases=("executorch",))
 
 
