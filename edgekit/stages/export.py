@@ -65,7 +65,7 @@ class Export(Stage):
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             return _failed(exc, size)
         what = control_flow_name(counted) if artifact.module is not counted else None
-        if what is not None:  # an int8 graph: PT2E captured the dense form (torch.cond does not quantize)
+        if what is not None:  # an int8 graph: PT2E captured the model in its default, dense form
             result.notes.append(f"{what} not{REALISED}the int8 {spec.name} file: quantization captured the dense "
                                 "form (every branch, selected per input)")
         record = ExportedFile(format=spec.name, file=path.name, size_bytes=path.stat().st_size,
