@@ -18,6 +18,7 @@ from edgekit.core.child import run_isolated
 from edgekit.core.errors import UNTRACEABLE, EdgekitError, UntraceableModel, first_line
 from edgekit.core.formats import FORMATS, FormatSpec
 from edgekit.core.io import no_space_as_error
+from edgekit.models.control_flow import control_flow, control_flow_note
 
 #: the start of the note of an ONNX file the TorchScript fallback wrote (a failed parity check quotes it)
 DYNAMO_FAILED = "dynamo exporter failed"
@@ -109,18 +110,25 @@ def export(fmt: str | FormatSpec, model: torch.nn.Module, example: torch.Tensor,
     module_name, func_name = spec.exporter.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     path = Path(path)
+    flow = (spec.name, spec.control_flow)
     if not spec.isolated:
-        return _write(func, model, example, path, options)
+        return _write(func, model, example, path, options, flow)
     sent = run_isolated(_write_sendable, what=f"{spec.name} export of '{path.name}'",
-                        args=(func, model, example, path, options), on_start=_fresh_thread_pools,
+                        args=(func, model, example, path, options, flow), on_start=_fresh_thread_pools,
                         writes=(path.parent, Path(tempfile.gettempdir())), timeout=EXPORT_TIMEOUT_S)
     return ExportResult(**{**sent, "path": Path(sent["path"])})
 
 
 def _write(func: Callable[..., ExportResult], model: torch.nn.Module, example: torch.Tensor, path: Path,
-           options: dict) -> ExportResult:
-    with no_space_as_error(path):
-        return func(model, example, path, **options)
+           options: dict, flow: tuple[str, bool] = ("", False)) -> ExportResult:
+    """Write the file; a model with data-dependent control flow exports it where the format keeps it (`flow`:
+    the format's name and its table's `control_flow`), its dense form elsewhere, and the result says which."""
+    fmt, keeps = flow
+    with no_space_as_error(path), control_flow(model, keeps) as what:
+        result = func(model, example, path, **options)
+    if what is not None:
+        result.notes.append(control_flow_note(what, fmt, keeps))
+    return result
 
 
 def _write_sendable(*args) -> dict:

@@ -136,6 +136,7 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
     for hits in match_names(model, config.ignore, "--prune-ignore").values():
         ignored.update({n: modules[n] for n in hits})
     ignored_params, num_heads, head_dim_modules, kept, led, leaders = [], {}, [], [], [], []
+    customized: dict[type, object] = {}  # `custom`-mode layers: class -> their torch-pruning pruner
     for name, module in modules.items():
         handler = handler_for(module)
         if handler is None and not hasattr(module, "num_heads"):
@@ -145,6 +146,9 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
         if reason:
             raise EdgekitError(f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
                                f"{reason}; run without --prune")
+        if handler is not None and handler.mode == "custom":
+            customized.setdefault(type(module), handler.pruner())
+            continue
         if handler is not None and handler.mode == "lead":
             leaders.extend(module.get_submodule(sub) for sub in handler.lead)
             led.append(module)
@@ -174,7 +178,8 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
             model, example, importance=SafeImportance(CRITERIA.get(config.criterion)(tp)), global_pruning=config.scope == "global",
             pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
             iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],
-            round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False)
+            round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False,
+            customized_pruners=customized or None)
     _lead_groups(pruner, leaders)
     stem = _stem(model)
     if config.keep_stem and stem is not None and stem[0] not in ignored and not _feeds_residual(pruner, stem[1]):
