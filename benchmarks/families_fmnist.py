@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/families_fmnist.py --subset 6000 --epochs 3  # a quicker, smaller run
     .venv/bin/python benchmarks/families_fmnist.py --models resnet18 t2t_vit_7 --update
 
-Each model runs `edgekit compress MODEL --data fashion-mnist --img-size 64 --subset N --epochs E --prune 0.3 --int8
---formats onnx,tflite,pte` from scratch (no pretrained weights offline) with its family's training recipe, and an
+Each model runs `edgekit compress MODEL --data fashion-mnist --img-size 64 --subset N --epochs E --recover-epochs R
+--qat-epochs Q --prune 0.3 --int8 --formats onnx,tflite,pte` from scratch (no pretrained weights offline) with its family's training recipe, and an
 empty cache of its own. The table shows the FP32 teacher's top-1 on the full 10k test split, its gap to the
 reference model (resnet18, trained the same way), the pruned INT8 model's PyTorch top-1, and each INT8 file's
 status and top-1 in its own runtime. Writes benchmarks/results/families_fmnist.{json,md} with the CPU's SIMD flags.
@@ -40,7 +40,8 @@ def machine() -> dict:
 
 def command(model: str, args: argparse.Namespace, out: Path) -> list[str]:
     return [sys.executable, "-m", "edgekit", "compress", model, "--data", "fashion-mnist", "--img-size", str(args.img_size),
-            "--subset", str(args.subset), "--epochs", str(args.epochs), "--prune", "0.3", "--int8",
+            "--subset", str(args.subset), "--epochs", str(args.epochs), "--recover-epochs", str(args.recover_epochs),
+            "--qat-epochs", str(args.qat_epochs), "--prune", "0.3", "--int8",
             "--formats", ",".join(FORMATS), "--runs", "10", "--threads", "1", "--out", str(out), "--overwrite"]
 
 
@@ -93,7 +94,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--subset", type=int, default=12000, help="training images (the test split stays whole)")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=4, help="teacher epochs")
+    parser.add_argument("--recover-epochs", type=float, default=1, help="KD epochs after pruning")
+    parser.add_argument("--qat-epochs", type=float, default=0.5)
     parser.add_argument("--update", action="store_true", help="keep the other models' rows of the last results")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
@@ -108,7 +111,8 @@ def main() -> None:
     rows = [r for r in previous if r["model"] not in args.models] + fresh
     rows.sort(key=lambda r: (r["model"] != REFERENCE, r["model"]))
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {"img_size": args.img_size, "subset": args.subset, "epochs": args.epochs}
+    settings = {"img_size": args.img_size, "subset": args.subset, "epochs": args.epochs,
+                "recover_epochs": args.recover_epochs, "qat_epochs": args.qat_epochs}
     (args.out / "families_fmnist.json").write_text(json.dumps({**host, **settings, "rows": rows}, indent=2) + "\n")
     table = markdown(rows, host, args)
     (args.out / "families_fmnist.md").write_text(table)
