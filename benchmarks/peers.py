@@ -41,7 +41,8 @@ RUNTIME = {"onnx": "onnxruntime", "tflite": "LiteRT", "pte": "ExecuTorch"}
 #: (row, producer, format): producer "ek:MODE" is an edgekit run, anything else a peer of peers_make.PEERS
 ROWS = [("FP32 (edgekit export)", "ek:fp32", f) for f in FORMATS] + \
        [("edgekit PTQ", "ek:ptq", f) for f in FORMATS] + [("edgekit QAT", "ek:qat", f) for f in FORMATS] + [
-    ("onnxruntime quantize_static", "ort", "onnx"), ("NNCF quantize", "nncf", "onnx"),
+    ("onnxruntime quantize_static (defaults: S8 activations)", "ort", "onnx"),
+    ("onnxruntime quantize_static, U8 activations", "ort-u8", "onnx"), ("NNCF quantize", "nncf", "onnx"),
     ("ai-edge-quantizer static_wi8_ai8", "aeq", "tflite"), ("ExecuTorch XNNPACK PT2E", "executorch", "pte"),
     ("Torch-Pruning + CE fine-tune", "torch-pruning", "onnx"), ("edgekit prune + KD", "ek:prune", "onnx")]
 T0 = time.perf_counter()
@@ -100,7 +101,11 @@ def prepare_data(checkpoint: Path, args, work: Path):
     return model, description, data, limited(data.val, args.eval_samples)
 
 
-def make_peer(peer: str, cfg: dict, work: Path, env: dict) -> tuple[dict, str | None]:
+def make_peer(peer: str, cfg: dict, work: Path, env: dict, reuse: bool) -> tuple[dict, str | None]:
+    done = work / f"{peer}.result.json"
+    if reuse and done.is_file() and Path(cfg["out"]).is_file():
+        say(f"  peer {peer}: reusing {Path(cfg['out']).name} (--reuse)")
+        return {**json.loads(done.read_text()), "reused": True}, None
     config = work / f"{peer}.json"
     config.write_text(json.dumps(cfg))
     log = work / f"{peer}.log"
@@ -113,14 +118,23 @@ def make_peer(peer: str, cfg: dict, work: Path, env: dict) -> tuple[dict, str | 
         lines = [x for x in log.read_text().splitlines() if x.strip()]
         why = next((x for x in reversed(lines) if "Error" in x or "error" in x), lines[-1] if lines else "no output")
         return {}, f"exit {rc.returncode}: {why.strip()[:300]} (log {log})"
-    return json.loads(result[-1].removeprefix("PEER_RESULT ")), None
+    done.write_text(result[-1].removeprefix("PEER_RESULT "))
+    return json.loads(done.read_text()), None
+
+
+def first_of_top5(logits):
+    """The top-1 class as edgekit's accuracy (timm's, top-1 and top-5 in one torch.topk) picks it among ties."""
+    return logits.topk(min(5, logits.shape[1]), 1, True, True).indices[:, 0]
 
 
 def evaluate(rows: list[dict], model, val, threads: int) -> None:
-    """Top-1 and agreement with the FP32 PyTorch model of every row's file, in its runtime, on the same images."""
+    """Top-1 (edgekit's own top-k counting, so ties resolve as in edgekit's reports) and top-1 agreement with the
+    FP32 PyTorch model of every row's file, in its runtime, on the same images. `ties`: images whose two largest
+    logits are equal (common with an int8 output tensor), where either class may count as the prediction."""
     import torch
     from torch.utils.data import DataLoader
 
+    from edgekit.bench.accuracy import topk_correct
     from edgekit.runtimes import open_session
 
     sessions = {}
@@ -129,26 +143,27 @@ def evaluate(rows: list[dict], model, val, threads: int) -> None:
             sessions[id(r)] = open_session(Path(r["path"]), threads)
         except Exception as exc:  # noqa: BLE001 - any runtime's load error becomes the row's reason
             r["error"] = f"cannot load: {str(exc).splitlines()[0][:200]}"
-    correct = {k: 0 for k in sessions}
-    agree = dict(correct)
+    counts = {k: {"correct": 0, "agree": 0, "ties": 0} for k in sessions}
     seen = 0
     for images, labels in DataLoader(val, batch_size=500, shuffle=False):
         x = images.numpy()
         with torch.inference_mode():
-            ref = model(images).argmax(1).numpy()
-        y = labels.numpy()
+            ref = first_of_top5(model(images))
         for r in rows:
             if id(r) in sessions:
-                pred = sessions[id(r)].run(x).argmax(1)
-                correct[id(r)] += int((pred == y).sum())
-                agree[id(r)] += int((pred == ref).sum())
-        seen += len(y)
+                logits = torch.from_numpy(np.asarray(sessions[id(r)].run(x), dtype=np.float32))
+                top2 = logits.topk(2).values
+                c = counts[id(r)]
+                c["correct"] += topk_correct(logits, labels)[0]
+                c["agree"] += int((first_of_top5(logits) == ref).sum())
+                c["ties"] += int((top2[:, 0] == top2[:, 1]).sum())
+        seen += len(labels)
         say(f"  evaluated {seen}/{len(val)} images on {len(sessions)} files")
     for r in rows:
         if id(r) in sessions:
-            r["top1"] = round(100 * correct[id(r)] / seen, 2)
-            r["agreement_fp32"] = round(100 * agree[id(r)] / seen, 2)
-            r["eval_n"] = seen
+            c = counts[id(r)]
+            r.update(top1=round(100 * c["correct"] / seen, 2), agreement_fp32=round(100 * c["agree"] / seen, 2),
+                     ties=c["ties"], eval_n=seen)
 
 
 def time_format(rows: list[dict], threads: int, args) -> None:
@@ -160,7 +175,7 @@ def time_format(rows: list[dict], threads: int, args) -> None:
     live = [r for r in rows if not r.get("error")]
     sessions = [open_session(Path(r["path"]), threads) for r in live]
     calls = [(lambda s=s, x=example_input(s): s.run(x)) for s in sessions]
-    results = interleaved(calls, args.warmup, args.runs)
+    results = interleaved(calls, args.warmup, args.runs, min_seconds=args.min_seconds)
     base = next((res for r, res in zip(live, results) if r["producer"] == "ek:fp32"), None)
     for r, (samples, util) in zip(live, results):
         r.setdefault("latency_ms", {})[str(threads)] = latency_record(samples, util, args.warmup, threads)
@@ -196,7 +211,8 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
         cmd = [name, "--img-size", str(args.img_size), "--epochs", str(args.epochs), "--no-int8",
                "--formats", "onnx", *common, "--out", str(work / "teacher")]
         record["commands"]["teacher"] = "edgekit compress " + " ".join(cmd)
-        seconds, error = edgekit(cmd, env, work / "teacher.log")
+        reused = args.reuse and (work / "teacher" / "report.json").is_file()
+        seconds, error = (None, None) if reused else edgekit(cmd, env, work / "teacher.log")
         record["teacher_seconds"] = seconds
         if error:
             raise SystemExit(f"{name}: the FP32 teacher failed: {error}")
@@ -210,7 +226,14 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
     for mode, flags in runs.items():
         cmd = [str(checkpoint), *flags, *common, "--out", str(work / mode)]
         record["commands"][mode] = "edgekit compress " + " ".join(cmd)
-        record[f"{mode}_seconds"], errors[mode] = edgekit(cmd, env, work / f"{mode}.log")
+        if args.reuse and (work / mode / "report.json").is_file():
+            say(f"  edgekit {mode}: reusing {work / mode} (--reuse)")
+            seconds = work / f"{mode}.seconds"
+            record[f"{mode}_seconds"] = float(seconds.read_text()) if seconds.is_file() else None
+            record[f"{mode}_reused"], errors[mode] = True, None
+        else:
+            record[f"{mode}_seconds"], errors[mode] = edgekit(cmd, env, work / f"{mode}.log")
+            (work / f"{mode}.seconds").write_text(str(record[f"{mode}_seconds"]))
         files[mode] = run_files(work / mode) if not errors[mode] else {}
     model, description, data, val = prepare_data(checkpoint, args, work)
     record.update(img_size=description.img_size, calib_samples=args.calib_samples, eval_samples=len(val),
@@ -236,7 +259,7 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
             if needs and not cfg[needs]:
                 r["error"] = "no FP32 file from edgekit's PTQ run to start from"
             else:
-                extra, r["error"] = make_peer(producer, {**cfg, "out": str(path)}, work, env)
+                extra, r["error"] = make_peer(producer, {**cfg, "out": str(path)}, work, env, args.reuse)
                 r.update(extra)
         if not r["error"]:
             r["path"], r["size_bytes"] = str(path), path.stat().st_size
@@ -255,10 +278,10 @@ def table(record: dict) -> list[str]:
     lines = [f"### {record['model']} ({record['img_size']} px, {record['eval_samples']} test images, "
              f"{record['calib_samples']} calibration images)", "",
              "| row | runtime | top-1 % | agreement with FP32 % | p50 1 thread ms | p50 2 threads ms | size MB "
-             "| vs FP32 speed-up (1 thr) | vs FP32 speed-up (2 thr) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| vs FP32 speed-up (1 thr) | vs FP32 speed-up (2 thr) | ties |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(record["rows"], key=lambda r: FORMATS.index(r["format"])):
         if r.get("error"):
-            lines.append(f"| {r['row']} | {r['runtime']} | ✗ {r['error']} | | | | | | |")
+            lines.append(f"| {r['row']} | {r['runtime']} | ✗ {r['error']} | | | | | | | |")
             continue
         lat = r.get("latency_ms", {})
         sp = r.get("speedup", {})
@@ -266,7 +289,7 @@ def table(record: dict) -> list[str]:
         speed = [f"{sp[t]['speedup']:.2f}× [{sp[t]['ci'][0]:.2f}, {sp[t]['ci'][1]:.2f}]" if t in sp else "-"
                  for t in ("1", "2")]
         lines.append(f"| {r['row']} | {r['runtime']} | {r.get('top1', '-')} | {r.get('agreement_fp32', '-')} | "
-                     f"{cells[0]} | {cells[1]} | {r['size_bytes'] / 1e6:.2f} | {speed[0]} | {speed[1]} |")
+                     f"{cells[0]} | {cells[1]} | {r['size_bytes'] / 1e6:.2f} | {speed[0]} | {speed[1]} | {r.get('ties', '-')} |")
     return lines
 
 
@@ -280,7 +303,9 @@ def write(results: dict, out: Path) -> None:
              f"OMP_NUM_THREADS={host['omp_num_threads']}. Latencies are p50 of {results['runs']} runs per file, "
              "all files of one runtime interleaved in one process; the speed-up is the FP32 file's p50 over the "
              "row's, in that runtime, with a 95% bootstrap interval. Agreement: share of test images whose top-1 "
-             "equals the FP32 PyTorch model's.", ""]
+             "equals the FP32 PyTorch model's. Ties: test images whose two largest logits are equal (an int8 "
+             "output tensor makes them common; top-1 counts them as torch.topk resolves them, as edgekit does).",
+             ""]
     for record in results["models"]:
         lines += table(record) + [""]
         lines += [f"- `{k}`: `{v}`" for k, v in record["commands"].items()] + [""]
@@ -306,6 +331,9 @@ def main() -> None:
     parser.add_argument("--tp-lr", type=float, default=0.01, help="Torch-Pruning fine-tune peak lr (SGD)")
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--min-seconds", type=float, default=0.0, help="time each runtime's group at least this long")
+    parser.add_argument("--reuse", action="store_true", help="keep edgekit runs and peer files already in --work "
+                        "(same options), redo only the measurements")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/edgekit-peers"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -318,7 +346,8 @@ def main() -> None:
         models = [json.loads((Path(args.checkpoint) / "model.json").read_text())["model"]]
     env = dict(os.environ, EDGEKIT_CACHE=str(args.work / "cache"), PYTHONPATH=str(ROOT))
     say(f"{len(models)} model(s) x {len(ROWS)} rows; expect {estimate(args, len(models))}")
-    results = {"label": args.label, "command": " ".join(["python", "benchmarks/peers.py", *sys.argv[1:]]),
+    argv = [a for i, a in enumerate(sys.argv[1:]) if a != "--label" and (i == 0 or sys.argv[i] != "--label")]
+    results = {"label": args.label, "command": " ".join(["python", "benchmarks/peers.py", *argv]),
                "machine": machine(), "runs": args.runs, "warmup": args.warmup, "options": vars(args) | {
                    "work": str(args.work), "out": str(args.out)}, "models": []}
     for name in models:

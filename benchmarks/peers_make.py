@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 
-def ort_quantize_static(cfg: dict, calib: np.ndarray) -> dict:
-    """onnxruntime: quant_pre_process, then quantize_static (QDQ, per-channel; the documented defaults otherwise)."""
+def ort_quantize_static(cfg: dict, calib: np.ndarray, u8: bool = False) -> dict:
+    """onnxruntime: quant_pre_process, then quantize_static (QDQ, per-channel; the documented defaults otherwise;
+    `u8`: uint8 activations, which onnxruntime's quantization docs recommend on x86 with AVX2/AVX-512)."""
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = Path(cfg["out"]).with_suffix(".pre.onnx")
@@ -38,9 +39,11 @@ def ort_quantize_static(cfg: dict, calib: np.ndarray) -> dict:
         def get_next(self):
             return next(self.items, None)
 
-    quantize_static(str(pre), cfg["out"], Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+    extra = {"activation_type": QuantType.QUInt8} if u8 else {}
+    quantize_static(str(pre), cfg["out"], Reader(), quant_format=QuantFormat.QDQ, per_channel=True, **extra)
     pre.unlink(missing_ok=True)
-    return {"settings": "quant_pre_process; quantize_static(quant_format=QDQ, per_channel=True), defaults otherwise"}
+    return {"settings": "quant_pre_process; quantize_static(quant_format=QDQ, per_channel=True"
+                        f"{', activation_type=QUInt8' if u8 else ''}), defaults otherwise"}
 
 
 def nncf_quantize_onnx(cfg: dict, calib: np.ndarray) -> dict:
@@ -148,15 +151,16 @@ def torch_pruning_finetune(cfg: dict, calib: np.ndarray) -> dict:
                 break
     model.eval()
     train_s = time.perf_counter() - started
-    torch.onnx.export(model, (example,), cfg["out"], input_names=["input"], output_names=["logits"])
+    torch.onnx.export(model, (example,), cfg["out"], input_names=["input"], output_names=["logits"], external_data=False)
     return {"settings": f"MetaPruner(MagnitudeImportance(p=2), pruning_ratio={cfg['ratio']}, round_to=None); "
                         f"SGD lr {cfg['lr']} momentum 0.9 cosine, cross-entropy, {cfg['epochs']} epoch(s), "
-                        f"batch {cfg['batch_size']}; torch.onnx.export defaults",
+                        f"batch {cfg['batch_size']}; torch.onnx.export(external_data=False), defaults otherwise",
             "macs": int(macs), "params": int(params), "macs_before": int(macs0), "params_before": int(params0),
             "train_seconds": round(train_s, 1)}
 
 
-PEERS = {"ort": ort_quantize_static, "nncf": nncf_quantize_onnx, "aeq": aeq_static_int8,
+PEERS = {"ort": ort_quantize_static, "ort-u8": lambda cfg, calib: ort_quantize_static(cfg, calib, u8=True),
+         "nncf": nncf_quantize_onnx, "aeq": aeq_static_int8,
          "executorch": executorch_xnnpack, "torch-pruning": torch_pruning_finetune}
 
 
