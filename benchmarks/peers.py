@@ -166,6 +166,31 @@ def evaluate(rows: list[dict], model, val, threads: int) -> None:
                      ties=c["ties"], eval_n=seen)
 
 
+def ort_graph(path: Path, scratch: Path) -> dict:
+    """What onnxruntime's CPU EP makes of an .onnx (graph optimisations on, as OrtSession loads it): integer vs
+    float convolutions, layout Transpose/Reorder nodes, runtime DequantizeLinear; and how many conv output widths
+    are multiples of 8 (onnxruntime's blocked NCHWc kernels need them)."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(scratch)
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    nodes = onnx.load(str(scratch)).graph.node
+    ops = collections.Counter(n.op_type for n in nodes)
+    blocked = sum(n.domain == "com.microsoft.nchwc" and n.op_type == "Conv" for n in nodes)
+    scratch.unlink(missing_ok=True)
+    widths = [t.dims[0] for t in onnx.load(str(path)).graph.initializer if len(t.dims) == 4]
+    return {"int8_conv": ops["QLinearConv"], "float_conv": ops["Conv"] + ops["FusedConv"], "nchwc_conv": blocked,
+            "layout_ops": ops["Transpose"] + ops["ReorderInput"] + ops["ReorderOutput"],
+            "dequantize": ops["DequantizeLinear"], "conv_widths_x8": f"{sum(w % 8 == 0 for w in widths)}/{len(widths)}"}
+
+
 def time_format(rows: list[dict], threads: int, args) -> None:
     """p50 of every file of one runtime, interleaved in this process; speed-up vs that runtime's FP32 file."""
     from edgekit.bench.measure import example_input, interleaved, latency_record
@@ -266,6 +291,9 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
         record["rows"].append(r)
     say(f"{name}: evaluating every file on {len(val)} test images")
     evaluate([r for r in record["rows"] if not r["error"]], model, val, 1)
+    for r in record["rows"]:
+        if r["format"] == "onnx" and not r["error"]:
+            r["ort_graph"] = ort_graph(Path(r["path"]), work / "optimized.onnx")
     for fmt in FORMATS:
         group = [r for r in record["rows"] if r["format"] == fmt and not r["error"]]
         for threads in (1, 2):
@@ -308,6 +336,12 @@ def write(results: dict, out: Path) -> None:
              ""]
     for record in results["models"]:
         lines += table(record) + [""]
+        graphs = [r for r in record["rows"] if r.get("ort_graph")]
+        lines += ["What onnxruntime's CPU EP runs (the graph after its optimisations):", "",
+                  "| row | int8 convs | float convs | of which blocked NCHWc | Transpose/Reorder | DequantizeLinear left "
+                  "| conv widths % 8 == 0 |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['row']} | {g['int8_conv']} | {g['float_conv']} | {g['nchwc_conv']} | {g['layout_ops']} | {g['dequantize']} | "
+                  f"{g['conv_widths_x8']} |" for r in graphs for g in [r["ort_graph"]]] + [""]
         lines += [f"- `{k}`: `{v}`" for k, v in record["commands"].items()] + [""]
         lines += [f"- {r['row']}: {r['settings']}" for r in record["rows"] if r.get("settings")] + [""]
     (out / "peers.md").write_text("\n".join(lines) + "\n")
