@@ -116,7 +116,9 @@ def torch_pruning_finetune(cfg: dict, calib: np.ndarray) -> dict:
     import torch_pruning as tp
     from torch.utils.data import DataLoader
 
-    from edgekit.data.sources import load_data
+    from edgekit.data.augment import AugmentPolicy
+    from edgekit.data.batches import set_policy
+    from edgekit.data.sources import load_data, training_defaults
     from edgekit.models.build import preprocessing
     from edgekit.models.checkpoint import load_checkpoint
 
@@ -130,6 +132,10 @@ def torch_pruning_finetune(cfg: dict, calib: np.ndarray) -> dict:
     pruner.step()
     macs, params = tp.utils.count_ops_and_params(model, example)
     data = load_data(cfg["data"], description.img_size, preprocessing(model), cfg["subset"], cfg["seed"])
+    # the augmentation edgekit's own training uses on this data (e.g. no crop for Fashion-MNIST), so the row
+    # isolates pruning + plain fine-tune from edgekit's pruning + distillation
+    crop = training_defaults(cfg["data"]).get("crop", AugmentPolicy.crop)
+    set_policy(data.train, AugmentPolicy(crop=crop, flip=True))
     loader = DataLoader(data.train, batch_size=cfg["batch_size"], shuffle=True,
                         generator=torch.Generator().manual_seed(cfg["seed"]))
     steps = max(1, math.ceil(cfg["epochs"] * len(loader)))
@@ -154,7 +160,7 @@ def torch_pruning_finetune(cfg: dict, calib: np.ndarray) -> dict:
     torch.onnx.export(model, (example,), cfg["out"], input_names=["input"], output_names=["logits"], external_data=False)
     return {"settings": f"MetaPruner(MagnitudeImportance(p=2), pruning_ratio={cfg['ratio']}, round_to=None); "
                         f"SGD lr {cfg['lr']} momentum 0.9 cosine, cross-entropy, {cfg['epochs']} epoch(s), "
-                        f"batch {cfg['batch_size']}; torch.onnx.export(external_data=False), defaults otherwise",
+                        f"batch {cfg['batch_size']}, augmentation crop={crop} + flip; torch.onnx.export(external_data=False), defaults otherwise",
             "macs": int(macs), "params": int(params), "macs_before": int(macs0), "params_before": int(params0),
             "train_seconds": round(train_s, 1)}
 
