@@ -61,13 +61,29 @@ class KernelAttention(nn.Module):
         return torch.softmax(logits / temperature, dim=1)
 
 
+class _Leaf(torch.autograd.Function):
+    """`out` (computed without autograd) as one autograd node whose only input is `x`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return None, None
+
+
 class DynamicConv2d(nn.Module):
     """A Conv2d whose kernel and bias are per-image mixtures of K kernels (see the module docstring).
 
     `weight` is the (K, out, in/groups, kh, kw) bank, `bias` the (K, out) biases. `temperature` is what training
     forwards use; it only falls (annealing never restarts in a model that has annealed), and eval forwards use
-    `final_temperature`.
+    `final_temperature`. While `trace_leaf` is set, the output's autograd graph is one node from the input: a
+    graph tracer (torch-pruning's dependency graph, edgekit.pruning.layer_pruners) then sees the layer, not its
+    matmuls and reshapes.
     """
+
+    trace_leaf = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int], stride: int = 1,
                  padding: int | tuple[int, int] = 0, dilation: int = 1, groups: int = 1, bias: bool = True,
@@ -124,6 +140,14 @@ class DynamicConv2d(nn.Module):
         return cols.flatten(3).flatten(1, 2), (out_h, out_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.trace_leaf:
+            with torch.no_grad():
+                out = self.convolve(x)
+            return _Leaf.apply(x, out)
+        return self.convolve(x)
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention, kernel aggregation and the per-image convolution."""
         batch, groups = x.shape[0], self.groups
         attention = self.kernel_weights(x)
         weight = attention @ self.weight.flatten(1)  # (B, out * in/g * kh * kw)

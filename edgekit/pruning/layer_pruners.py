@@ -1,0 +1,131 @@
+"""torch-pruning pruners for layers that are not torch.nn built-ins (torch-pruning's `customized_pruners`), keyed by
+the layer's class like the attention handlers.
+
+DynamicConv2d (edgekit.models.families.dynamic_conv): the K kernels and K biases lose the same output channels,
+and pruning input channels narrows every kernel and the kernel attention's first FC (it pools the same input);
+the number of kernels K and the attention's hidden width stay. A depthwise one ties input and output channels
+(torch-pruning's intra-layer dependency: one function prunes both). torch-pruning scores a group by its
+built-in layers (the BatchNorm after each dynamic convolution, the next layer's inputs), not by the kernel bank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Callable
+
+import torch
+from torch import nn
+
+from edgekit.core.errors import EdgekitError
+from edgekit.core.registry import Registry
+from edgekit.pruning.handlers import class_key
+
+
+def _kept(count: int, idxs) -> list[int]:
+    dropped = {int(i) for i in idxs}
+    return [i for i in range(count) if i not in dropped]
+
+
+def _narrow(module: nn.Module, name: str, dim: int, keep: list[int]) -> None:
+    tensor = getattr(module, name)
+    if tensor is not None:
+        index = torch.tensor(keep, device=tensor.device)
+        setattr(module, name, nn.Parameter(tensor.data.index_select(dim, index).clone(),
+                                           requires_grad=tensor.requires_grad))
+
+
+def _narrow_attention_input(layer: nn.Module, keep: list[int]) -> None:
+    fc1 = layer.attention.fc1
+    _narrow(fc1, "weight", 1, keep)
+    fc1.in_features = len(keep)
+
+
+@functools.cache
+def _dynamic_conv_pruners(tp) -> tuple[type, type]:
+    base = tp.pruner.function.BasePruningFunc
+
+    class DynamicConvPruner(base):
+        """Output channels: the kernels' dim 1 and the biases'; input channels: the kernels' dim 2 and the
+        attention's first FC (groups == 1)."""
+
+        def prune_out_channels(self, layer: nn.Module, idxs) -> nn.Module:
+            keep = _kept(layer.out_channels, idxs)
+            _narrow(layer, "weight", 1, keep)
+            _narrow(layer, "bias", 1, keep)
+            layer.out_channels = len(keep)
+            return layer
+
+        def prune_in_channels(self, layer: nn.Module, idxs) -> nn.Module:
+            keep = _kept(layer.in_channels, idxs)
+            _narrow(layer, "weight", 2, keep)
+            _narrow_attention_input(layer, keep)
+            layer.in_channels = len(keep)
+            return layer
+
+        def get_out_channels(self, layer: nn.Module) -> int:
+            return layer.out_channels
+
+        def get_in_channels(self, layer: nn.Module) -> int:
+            return layer.in_channels
+
+    class DepthwiseDynamicConvPruner(DynamicConvPruner):
+        """One channel set: kernels, biases, the attention's input and the group count shrink together."""
+
+        def prune_out_channels(self, layer: nn.Module, idxs) -> nn.Module:
+            keep = _kept(layer.out_channels, idxs)
+            _narrow(layer, "weight", 1, keep)
+            _narrow(layer, "bias", 1, keep)
+            _narrow_attention_input(layer, keep)
+            layer.in_channels = layer.out_channels = layer.groups = len(keep)
+            return layer
+
+        prune_in_channels = prune_out_channels  # torch-pruning's intra-layer dependency
+
+    return DynamicConvPruner, DepthwiseDynamicConvPruner
+
+
+def _check_dynamic_conv(layer: nn.Module) -> str | None:
+    if layer.groups != 1:
+        return f"a grouped DynamicConv2d ({layer.groups} groups) is not covered, only dense and depthwise ones"
+    return None
+
+
+LayerPruner = tuple[Callable, Callable[[nn.Module], "str | None"] | None]  # (pruner class from tp, check)
+#: class key -> (a function of the torch_pruning module returning the pruner class, why an instance is refused)
+LAYER_PRUNERS: Registry[LayerPruner] = Registry("layer pruner")
+_FAMILY = "edgekit.models.families.dynamic_conv"
+LAYER_PRUNERS.add(f"{_FAMILY}.DynamicConv2d", (lambda tp: _dynamic_conv_pruners(tp)[0], _check_dynamic_conv))
+LAYER_PRUNERS.add(f"{_FAMILY}.DepthwiseDynamicConv2d", (lambda tp: _dynamic_conv_pruners(tp)[1], None))
+
+
+def customized_pruners(model: nn.Module, tp) -> dict[type, object]:
+    """torch-pruning's `customized_pruners` for the layers of `model` that need one; a layer instance its pruner
+    does not cover stops pruning with one line."""
+    pruners: dict[type, object] = {}
+    for name, module in model.named_modules():
+        key = class_key(module)
+        if key not in LAYER_PRUNERS:
+            continue
+        make, check = LAYER_PRUNERS.get(key)
+        reason = check(module) if check is not None else None
+        if reason:
+            raise EdgekitError(f"--prune: {type(module).__name__} '{name}' cannot be pruned: {reason}; "
+                               "run without --prune")
+        if type(module) not in pruners:
+            pruners[type(module)] = make(tp)()
+    return pruners
+
+
+@contextlib.contextmanager
+def leaf_tracing(model: nn.Module):
+    """While torch-pruning traces `model`, layers with a `trace_leaf` switch show as one node from their input (their
+    inner matmuls and reshapes would otherwise enter the dependency graph as channel-preserving ops)."""
+    layers = [m for m in model.modules() if class_key(m) in LAYER_PRUNERS and hasattr(m, "trace_leaf")]
+    for layer in layers:
+        layer.trace_leaf = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.trace_leaf  # back to the class default
