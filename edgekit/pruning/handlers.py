@@ -118,3 +118,9 @@ for _ghost in ("GhostModuleV2", "GhostModuleV3"):
     HANDLERS.add(f"timm.models.ghostnet.{_ghost}", AttentionHandler(
         "ghostnet", "refuse", reason=f"its {_ghost} (GhostNetV2/V3) concatenates a depthwise copy of its own output, "
         "which torch-pruning 1.6.1 prunes twice, and edgekit's ghost handling covers only GhostNet V1's GhostModule"))
+# timm's CondConv2d (the CondConv EfficientNets) keeps its experts as one flattened (experts, out * in * k * k) weight
+# and convolves a batch as one grouped convolution: torch-pruning 1.6.1 traces its reshapes into index mappings that
+# never finish building the groups (over 150 s on efficientnet_cc_b0_4e at 64 px)
+HANDLERS.add("timm.layers.cond_conv2d.CondConv2d", AttentionHandler(
+    "condconv", "refuse", reason="torch-pruning 1.6.1 does not model timm's CondConv2d (its experts are one flattened "
+    "weight, the batch is folded into the convolution's groups) and does not finish building its pruning groups"))

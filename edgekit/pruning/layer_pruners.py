@@ -46,8 +46,8 @@ def _dynamic_conv_pruners(tp) -> tuple[type, type]:
     base = tp.pruner.function.BasePruningFunc
 
     class DynamicConvPruner(base):
-        """Output channels: the kernels' dim 1 and the biases'; input channels: the kernels' dim 2 and the
-        attention's first FC (groups == 1)."""
+        """Output channels: the bank's dim 1 and the biases'; input channels: the bank's columns of those channels
+        and the attention's first FC (groups == 1)."""
 
         def prune_out_channels(self, layer: nn.Module, idxs) -> nn.Module:
             keep = _kept(layer.out_channels, idxs)
@@ -58,7 +58,8 @@ def _dynamic_conv_pruners(tp) -> tuple[type, type]:
 
         def prune_in_channels(self, layer: nn.Module, idxs) -> nn.Module:
             keep = _kept(layer.in_channels, idxs)
-            _narrow(layer, "weight", 2, keep)
+            taps = layer.kernel_size[0] * layer.kernel_size[1]  # the bank is (K, out, in * taps)
+            _narrow(layer, "weight", 2, [c * taps + t for c in keep for t in range(taps)])
             _narrow_attention_input(layer, keep)
             layer.in_channels = len(keep)
             return layer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -14,6 +15,8 @@ from edgekit.core.records import ExportedFile
 from edgekit.core.ui import info, native_stderr_captured
 from edgekit.data.batches import first_images
 from edgekit.exporters import export
+from edgekit.exporters.refusals import REFUSED_FORMATS, export_refusal
+from edgekit.models.build import meta_model
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
@@ -34,6 +37,10 @@ class Export(Stage):
 
     def check(self, node: Node, setting: Setting) -> None:
         FORMATS.get(node.target).check_installed()
+        reason = export_refusal(_meta_model(setting.spec, setting.num_classes, setting.img_size), node.target) \
+            if node.target in REFUSED_FORMATS else None
+        if reason:
+            raise EdgekitError(reason)
 
     def describe(self, node: Node, setting: Setting) -> str:
         return FORMATS.get(node.target).suffix
@@ -68,6 +75,12 @@ class Export(Stage):
                               fallback_ops=result.fallback_ops, notes=result.notes,
                               export_seconds=round(time.perf_counter() - start, 2), **size)
         return Output({"size_bytes": record.size_bytes}, record=record)
+
+
+@functools.lru_cache(maxsize=4)
+def _meta_model(spec, num_classes: int, img_size: int) -> torch.nn.Module:
+    """The model's layers without weights, for the formats' refusals (one build for every export node)."""
+    return meta_model(spec, num_classes, img_size)
 
 
 def _failed(exc: Exception, size: dict) -> Output:

@@ -76,7 +76,8 @@ class _Leaf(torch.autograd.Function):
 class DynamicConv2d(nn.Module):
     """A Conv2d whose kernel and bias are per-image mixtures of K kernels (see the module docstring).
 
-    `weight` is the (K, out, in/groups, kh, kw) bank, `bias` the (K, out) biases. `temperature` is what training
+    `weight` is the bank of K kernels, (K, out, in/groups * kh * kw) (3-D: `Module.to(memory_format=...)` leaves it
+    alone; `kernels` views it as (K, out, in/groups, kh, kw)), `bias` the (K, out) biases. `temperature` is what training
     forwards use; it only falls (annealing never restarts in a model that has annealed), and eval forwards use
     `final_temperature`. While `trace_leaf` is set, the output's autograd graph is one node from the input: a
     graph tracer (torch-pruning's dependency graph, edgekit.pruning.layer_pruners) then sees the layer, not its
@@ -101,19 +102,25 @@ class DynamicConv2d(nn.Module):
         self.num_kernels = num_kernels
         self.temperature, self.final_temperature = temperature
         self.initial_temperature, self.anneal_fraction = temperature[0], anneal_fraction
-        self.weight = nn.Parameter(torch.empty(num_kernels, out_channels, in_channels // groups, kh, kw))
+        self.weight = nn.Parameter(torch.empty(num_kernels, out_channels, in_channels // groups * kh * kw))
         self.bias = nn.Parameter(torch.empty(num_kernels, out_channels)) if bias else None
         self.attention = KernelAttention(in_channels, num_kernels, reduction)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Each kernel and bias initialised like an nn.Conv2d's."""
-        fan_in = self.weight[0, 0].numel()
+        fan_in = self.weight.shape[-1]
         for k in range(self.num_kernels):
-            nn.init.kaiming_uniform_(self.weight[k], a=math.sqrt(5))
+            nn.init.kaiming_uniform_(self.kernels[k], a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
+
+    @property
+    def kernels(self) -> torch.Tensor:
+        """The bank as (K, out, in/groups, kh, kw) (a view of `weight`)."""
+        return self.weight.view(self.num_kernels, self.out_channels, self.in_channels // self.groups,
+                                *self.kernel_size)
 
     def set_training_progress(self, progress: float) -> None:
         """Anneal the softmax temperature linearly from its initial to its final value over the first
@@ -213,8 +220,8 @@ def dynamicconv_resnet18(num_classes: int, img_size: int, drop_path_rate: float 
 
 
 #: a tiny MobileNetV3: a depthwise-separable block, an edge-residual block (dense 3x3, stride 2) and an inverted
-#: residual with a 5x5 depthwise conv and squeeze-excite, so every kind of dynamic convolution is exercised
-TINY_ARCH = [["ds_r1_k3_s2_e1_c8_se0.25_nre"], ["er_r1_k3_s2_e2_c16_nre"], ["ir_r1_k5_s2_e3_c24_se0.25"]]
+#: residual with squeeze-excite, so every kind of dynamic convolution is exercised; 3x3 kernels keep its graph small
+TINY_ARCH = [["ds_r1_k3_s2_e1_c8_se0.25_nre"], ["er_r1_k3_s2_e2_c16_nre"], ["ir_r1_k3_s2_e3_c24_se0.25"]]
 
 
 @register_model(family=FAMILY_MOBILENET, img_size=64, notes="a tiny DY-MobileNetV3 for tests (3 blocks)")
