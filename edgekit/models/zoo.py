@@ -72,7 +72,7 @@ _add("effnetv2_b0", "tf_efficientnetv2_b0", "efficientnetv2", 192)
 _CONDCONV = "CondConv, {} experts (Yang et al., 2019, arXiv:1904.04971); no --prune, no onnx"
 for _name, _size, _experts in (("efficientnet_cc_b0_4e", 224, 4), ("efficientnet_cc_b0_8e", 224, 8),
                                ("efficientnet_cc_b1_8e", 240, 8)):
-    _add(_name.replace("efficientnet_", "effnet_"), _name, "efficientnet-condconv", _size,
+    _add(_name.replace("efficientnet_", "effnet_"), _name, "condconv", _size,
          notes=_CONDCONV.format(_experts), aliases=(_name,))
 # MobileViT
 for _v in ("xxs", "xs", "s"):

@@ -119,12 +119,12 @@ def test_the_trainer_reports_progress_before_every_update(monkeypatch):
 
 
 def test_models_are_registered_with_their_sizes():
-    assert {"dynamicconv_mbv3_small", "dynamicconv_mbv3_large", "dynamicconv_resnet18",
-            "test_dynamicconv"} <= set(MODELS.names())
-    for name, static, params in (("dynamicconv_mbv3_small", "mobilenetv3_small_100", 4.40e6),
-                                 ("dynamicconv_resnet18", "resnet18", 45.49e6)):
+    assert {"dy_mbv3_small", "dy_mbv3_large", "dy_resnet18", "test_dynamicconv"} <= set(MODELS.names())
+    for name, static, params in (("dy_mbv3_small", "mobilenetv3_small_100", 4.40e6),
+                                 ("dy_resnet18", "resnet18", 45.49e6)):
         spec = resolve(name)
-        assert spec.plugin and "1912.03458" in spec.notes and spec.family.startswith("dynamicconv")
+        assert resolve(name.replace("dy_", "dynamicconv_")) == spec
+        assert spec.plugin and "1912.03458" in spec.notes and spec.family.startswith("dyconv-")
         with torch.device("meta"):
             model, timm_model = create(spec, 1000, 224), create(resolve(f"timm:{static}"), 1000, 224)
             assert count_params(model) == pytest.approx(params, rel=0.005)
@@ -201,3 +201,20 @@ def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
         assert baseline["precision"] == "fp32" and baseline["parity"]["passed"]
         assert artifact["params"] < baseline["params"] and artifact["macs"] < baseline["macs"]  # pruned
     assert json.loads((out / "model" / "model.json").read_text())["edits"]
+
+
+def test_condconv_efficientnets_are_in_the_zoo_and_refuse_what_cannot_work(cli_fast, tmp_path):
+    from edgekit.core.errors import EdgekitError
+    from edgekit.pruning import PruneConfig, prune
+
+    for name, timm_id in (("effnet_cc_b0_4e", "efficientnet_cc_b0_4e"), ("effnet_cc_b0_8e", "efficientnet_cc_b0_8e"),
+                          ("effnet_cc_b1_8e", "efficientnet_cc_b1_8e")):
+        spec = resolve(name)
+        assert spec.timm_id == timm_id and resolve(timm_id) == spec and "1904.04971" in spec.notes
+    model = create(resolve("effnet_cc_b0_4e"), 4, 32)
+    with pytest.raises(EdgekitError, match="CondConv2d.*cannot be pruned safely yet.*flattened"):
+        prune(model, PruneConfig(0.3), torch.randn(1, 3, 32, 32))
+    result = cli_fast("compress", "effnet_cc_b0_4e", "--data", "synthetic", "--formats", "onnx,tflite",
+                      "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and not (tmp_path / "run" / "report.json").exists()
+    assert "--formats onnx" in result.stderr and "CondConv2d" in result.stderr and "Traceback" not in result.stderr

@@ -16,12 +16,13 @@ batch-folded grouped convolution of the reference code needs `groups = batch * g
 batch), and FlopCounterMode counts its MACs: aggregation, attention and the convolution itself (depthwise
 layers as a (1 x k*k) x (k*k x H'W') product per channel).
 
-Models: timm's MobileNetV3-Small/Large and ResNet-18 with every convolution dynamic except the stem, the
-squeeze-excite FCs and MobileNetV3's head convolution after the global pool (FC-like layers). At 224 px with 1000
-classes (edgekit.models.complexity), dynamic vs static: dynamicconv_mbv3_small 4.40M params / 58.8M MACs (2.54M /
-56.5M), dynamicconv_mbv3_large 11.48M / 224.0M (5.48M / 216.6M), dynamicconv_resnet18 45.49M / 1.859G (11.69M /
-1.814G): K times the convolution weights for a few percent more MACs (attention and aggregation). Written from the
-paper's description; the hidden width of the attention is in/4 (at least 4).
+Models (registered as dy_*, with the dynamicconv_* names as aliases, so that `edgekit models` keeps 80 columns):
+timm's MobileNetV3-Small/Large and ResNet-18 with every convolution dynamic except the stem, the squeeze-excite FCs
+and MobileNetV3's head convolution after the global pool (FC-like layers). At 224 px with 1000 classes
+(edgekit.models.complexity), dynamic vs static: dy_mbv3_small 4.40M params / 58.8M MACs (2.54M / 56.5M),
+dy_mbv3_large 11.48M / 224.0M (5.48M / 216.6M), dy_resnet18 45.49M / 1.859G (11.69M / 1.814G): K times the
+convolution weights for a few percent more MACs (attention and aggregation). Written from the paper's description;
+the hidden width of the attention is in/4 (at least 4).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from torch import nn
 
 from edgekit.models.plugins import register_model
 
-FAMILY_MOBILENET = "dynamicconv-mobilenetv3"
-FAMILY_RESNET = "dynamicconv-resnet"
+FAMILY_MOBILENET = "dyconv-mbv3"
+FAMILY_RESNET = "dyconv-resnet"
 PAPER = "Chen et al., 2020, arXiv:1912.03458"
 NUM_KERNELS = 4
 TEMPERATURE = (30.0, 1.0)  # the paper's annealing: from 30 to 1
@@ -204,17 +205,20 @@ def _timm(name: str, num_classes: int, drop_path_rate: float) -> nn.Module:
     return timm.create_model(name, num_classes=num_classes, drop_path_rate=drop_path_rate)
 
 
-@register_model(family=FAMILY_MOBILENET, notes=f"DY-MobileNetV3-Small, K=4, {PAPER}")
+@register_model(name="dy_mbv3_small", aliases=("dynamicconv_mbv3_small",), family=FAMILY_MOBILENET,
+                notes=f"DY-MobileNetV3-Small, K=4, {PAPER}")
 def dynamicconv_mbv3_small(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
     return make_dynamic(_timm("mobilenetv3_small_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"))
 
 
-@register_model(family=FAMILY_MOBILENET, notes=f"DY-MobileNetV3-Large, K=4, {PAPER}")
+@register_model(name="dy_mbv3_large", aliases=("dynamicconv_mbv3_large",), family=FAMILY_MOBILENET,
+                notes=f"DY-MobileNetV3-Large, K=4, {PAPER}")
 def dynamicconv_mbv3_large(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
     return make_dynamic(_timm("mobilenetv3_large_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"))
 
 
-@register_model(family=FAMILY_RESNET, notes=f"DY-ResNet-18, K=4, {PAPER}")
+@register_model(name="dy_resnet18", aliases=("dynamicconv_resnet18",), family=FAMILY_RESNET,
+                notes=f"DY-ResNet-18, K=4, {PAPER}")
 def dynamicconv_resnet18(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
     return make_dynamic(_timm("resnet18", num_classes, drop_path_rate), keep=("conv1",))
 
