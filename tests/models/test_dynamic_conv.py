@@ -203,17 +203,12 @@ def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
     assert json.loads((out / "model" / "model.json").read_text())["edits"]
 
 
-def test_condconv_efficientnets_are_in_the_zoo_and_refuse_what_cannot_work(cli_fast, tmp_path):
-    from edgekit.core.errors import EdgekitError
-    from edgekit.pruning import PruneConfig, prune
-
+def test_condconv_efficientnets_are_in_the_zoo_and_onnx_is_refused_before_any_work(cli_fast, tmp_path):
     for name, timm_id in (("effnet_cc_b0_4e", "efficientnet_cc_b0_4e"), ("effnet_cc_b0_8e", "efficientnet_cc_b0_8e"),
                           ("effnet_cc_b1_8e", "efficientnet_cc_b1_8e")):
         spec = resolve(name)
         assert spec.timm_id == timm_id and resolve(timm_id) == spec and "1904.04971" in spec.notes
-    model = create(resolve("effnet_cc_b0_4e"), 4, 32)
-    with pytest.raises(EdgekitError, match="CondConv2d.*cannot be pruned safely yet.*flattened"):
-        prune(model, PruneConfig(0.3), torch.randn(1, 3, 32, 32))
+    # pruning's refusal: tests/pruning/test_prune_families.py (REFUSED)
     result = cli_fast("compress", "effnet_cc_b0_4e", "--data", "synthetic", "--formats", "onnx,tflite",
                       "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and not (tmp_path / "run" / "report.json").exists()
