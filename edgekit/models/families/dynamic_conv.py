@@ -138,6 +138,8 @@ class DynamicConv2d(nn.Module):
         """im2col without an im2col op: (B, C, H, W) -> (B, C * kh * kw, H' * W') in Unfold's channel order, and
         (H', W')."""
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        if (kh, kw, sh, sw) == (1, 1, 1, 1) and not any(self.padding):  # pointwise: the input is its own columns
+            return x.flatten(2), tuple(x.shape[-2:])
         if any(self.padding):
             x = F.pad(x, (self.padding[1], self.padding[1], self.padding[0], self.padding[0]))
         height, width = x.shape[-2:]
