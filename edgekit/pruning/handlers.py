@@ -124,3 +124,13 @@ for _ghost in ("GhostModuleV2", "GhostModuleV3"):
 HANDLERS.add("timm.layers.cond_conv2d.CondConv2d", AttentionHandler(
     "condconv", "refuse", reason="torch-pruning 1.6.1 does not model timm's CondConv2d (its experts are one flattened "
     "weight, the batch is folded into the convolution's groups) and does not finish building its pruning groups"))
+
+
+def refusal(model: torch.nn.Module) -> str | None:
+    """Why --prune refuses `model` (its first layer of a `refuse` family), known before any work; else None."""
+    for module in model.modules():
+        handler = handler_for(module)
+        if handler is not None and handler.mode == "refuse":
+            return (f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
+                    f"{handler.reason}; run without --prune")
+    return None

@@ -213,3 +213,7 @@ def test_condconv_efficientnets_are_in_the_zoo_and_onnx_is_refused_before_any_wo
                       "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and not (tmp_path / "run" / "report.json").exists()
     assert "--formats onnx" in result.stderr and "CondConv2d" in result.stderr and "Traceback" not in result.stderr
+    result = cli_fast("compress", "effnet_cc_b0_4e", "--data", "synthetic", "--prune", "0.3", "--formats", "tflite",
+                      "--out", str(tmp_path / "pruned"))
+    assert result.returncode == 2 and not (tmp_path / "pruned" / "report.json").exists()
+    assert "--prune: condconv (CondConv2d) cannot be pruned" in result.stderr and "Traceback" not in result.stderr
