@@ -79,8 +79,13 @@ class Export(Stage):
 
 @functools.lru_cache(maxsize=4)
 def _meta_model(spec, num_classes: int, img_size: int) -> torch.nn.Module:
-    """The model's layers without weights, for the formats' refusals (one build for every export node)."""
-    return meta_model(spec, num_classes, img_size)
+    """The model's layers without weights, for the formats' refusals (one build for every export node); an empty
+    module when it cannot be built so (the export itself then tells)."""
+    try:
+        return meta_model(spec, num_classes, img_size)
+    except Exception:  # noqa: BLE001 - a refusal check must not be the one that fails
+        log.debug("no meta model for the export refusals", exc_info=True)
+        return torch.nn.Module()
 
 
 def _failed(exc: Exception, size: dict) -> Output:

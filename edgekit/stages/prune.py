@@ -97,11 +97,15 @@ class Prune(ModelStage):
 
     def check(self, node: Node, setting: Setting) -> None:
         prune = setting.recipe.prune
-        probe = meta_model(setting.spec, setting.num_classes, setting.img_size)
-        reason = refusal(probe)  # a family pruning refuses, before the teacher trains
+        try:
+            probe = meta_model(setting.spec, setting.num_classes, setting.img_size)
+        except Exception:  # noqa: BLE001 - the prune stage itself reports a model it cannot build
+            probe = None
+        reason = refusal(probe) if probe is not None else None  # a family pruning refuses, before the teacher trains
         if reason:
             raise EdgekitError(reason)
         if prune.ignore or prune.ratios:  # layer names must exist (did-you-mean), checked on a meta model
+            probe = probe if probe is not None else meta_model(setting.spec, setting.num_classes, setting.img_size)
             match_names(probe, prune.ignore, "--prune-ignore")
             match_names(probe, list(prune.ratios), "prune.ratios key")
 
