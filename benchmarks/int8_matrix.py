@@ -22,8 +22,9 @@ from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
 DEFAULT = ("effnet_lite0,effnet_b0,effnetv2_b0,mbv2_100,mbv3_large,mbv4_conv_small,resnet18,regnetx_002,"
            "convnext_atto,repvit_m1,mobileone_s0,ghostnet_100,deit_tiny,vit_tiny,mobilevit_xs,mobilevitv2_050,"
            "swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,botnet26t,fastvit_t8,edgenext_xx_small,"
-           "t2t_vit_7,"
-           "dy_mbv3_small")
+           "t2t_vit_7")
+DEFAULT += ",skipnet_resnet18"
+DEFAULT += ",dy_mbv3_small"
 
 
 def run_one(name: str, size: int, tmp: str) -> dict:

@@ -26,6 +26,7 @@ from edgekit.core.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
     EXIT_USAGE,
+    UNTRACEABLE,
     EdgekitError,
 )
 
@@ -65,8 +66,22 @@ def evaluate(report: dict, budgets: BudgetFile, source: str = "") -> dict:
             "unmatched": [b.label(i) for i, b in enumerate(budgets.budgets) if i not in matched]}
 
 
+def untraceable(report: dict) -> str | None:
+    """One line naming the formats torch.export could not trace the model for, and the first cause (None when
+    every format could trace it)."""
+    failed = [a for a in report.get("baseline", []) + report.get("artifacts", []) if UNTRACEABLE in (a.get("error") or "")]
+    if not failed:
+        return None
+    formats = ", ".join(dict.fromkeys(a["format"] for a in failed))
+    cause = failed[0]["error"].split(UNTRACEABLE, 1)[1].partition(":")[2].strip()
+    return f"{report.get('model', 'the model')} cannot be traced for {formats}: {cause}"
+
+
 def exit_code(report: dict) -> int:
-    """compress's exit code: 1 when a file failed verification or a budget failed, 3 when inconclusive, else 0."""
+    """compress's exit code: 2 when torch.export cannot trace the model for a format (the model must change), 1 when
+    a file failed verification or a budget failed, 3 when inconclusive, else 0."""
+    if untraceable(report):
+        return EXIT_USAGE
     if not report.get("ok", True):
         return EXIT_BUDGET
     gate = report.get("gate")

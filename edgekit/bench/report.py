@@ -10,6 +10,7 @@ from rich.text import Text
 from edgekit.bench.tables import ms, percent
 from edgekit.core.io import atomic_write_json, atomic_write_text
 from edgekit.core.ui import WIDTH, narrow_table
+from edgekit.models.control_flow import REALISED
 from edgekit.models.plugins import FAMILIES
 
 COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
@@ -161,6 +162,7 @@ def markdown(report: dict) -> str:
         lines += ["", "No compression stage ran: the FP32 artifacts are their own baseline."]
     lines += reference_section(report)
     lines += int8_section(report)
+    lines += control_flow_section(report)
     lines += training_section(report)
     lines += ["", "## Stages", "", "| stage | seconds | cache | metrics |", "|---|---|---|---|"]
     for stage in report["stages"]:
@@ -172,6 +174,15 @@ def markdown(report: dict) -> str:
     if plots:
         lines += ["", *[f"![{p}]({p})" for p in plots]]
     return "\n".join(lines) + "\n"
+
+
+def control_flow_section(report: dict) -> list[str]:
+    """Where a model's data-dependent control flow (SkipNet's block skipping) is realised, file by file."""
+    notes = [(kind, a, n) for kind, a in records(report) for n in a.get("notes") or [] if REALISED in n]
+    if not notes:
+        return []
+    return ["", "## Data-dependent control flow", "", *[f"- {kind} {a.get('format')} ({a.get('precision')}): {n}"
+                                                        for kind, a, n in notes]]
 
 
 TRAINING_STAGES = {"teacher": "teacher", "prune": "prune (between steps)", "kd": "distillation",

@@ -8,6 +8,7 @@ import typer
 
 from edgekit.cli import schema
 from edgekit.cli.app import DryRun, OptionalModel, RecipeFile, SetOption, app
+from edgekit.core.errors import UntraceableModel
 from edgekit.core.ui import console, info
 
 COMPRESS_OPTIONS = schema.options(schema.all_paths())
@@ -26,7 +27,7 @@ def run_recipe(command: str, flags: dict[str, Any], recipe_file=None, assignment
     from edgekit.core.recipe import load_recipe
 
     recipe, legacy = load_recipe(recipe_file, flags, assignments)  # bad options fail here, before torch loads
-    from edgekit.bench.gate import exit_code
+    from edgekit.bench.gate import exit_code, untraceable
     from edgekit.bench.gate_output import print_gate
     from edgekit.bench.report import terminal_table
     from edgekit.pipeline import run
@@ -42,6 +43,8 @@ def run_recipe(command: str, flags: dict[str, Any], recipe_file=None, assignment
     if report.get("gate"):
         print_gate(report["gate"])
     info(f"run directory: {final}")
+    if (line := untraceable(report)) is not None:
+        raise UntraceableModel(line)  # one line, exit code 2: the files that could be written are in the run directory
     return exit_code(report) if command == "compress" else (0 if report["ok"] else 1)
 
 

@@ -17,6 +17,15 @@ class EdgekitError(Exception):
         self.exit_code = exit_code
 
 
+#: how an export error for a model torch.export cannot trace begins (the user's model must change: exit code 2)
+UNTRACEABLE = "the model cannot be traced for"
+
+
+class UntraceableModel(EdgekitError):
+    """torch.export could not trace the model (Python control flow on a tensor's value, an op it cannot capture).
+    The message names the format, the cause and the model's line: 'the model cannot be traced for FORMAT: …'."""
+
+
 class ResourceError(EdgekitError):
     """The disk or the memory ran out: the user can fix it (exit code 2), but no later step can go on."""
 

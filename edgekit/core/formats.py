@@ -31,6 +31,8 @@ class FormatSpec:
     isolated: bool  # export in a child process (edgekit.core.child): its converter can crash natively
     #: exporter keyword -> the recipe option (section.field) that sets it
     exporter_options: dict[str, str] = field(default_factory=dict)
+    #: keeps data-dependent control flow (torch.cond): models with it (edgekit.models.control_flow) export it there
+    control_flow: bool = False
 
     def check_installed(self) -> None:
         """Raise a one-line error naming the pip extra when a required module is missing."""
@@ -45,7 +47,7 @@ FORMATS.add("onnx", FormatSpec(
     description="ONNX (opset 18), checked with onnx.checker (full check), run in onnxruntime",
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
     census="edgekit.quant.census:onnx_census", export_packages=("torch", "onnx", "onnxscript"),
-    runtime_packages=("onnxruntime",),
+    runtime_packages=("onnxruntime",), control_flow=True,  # torch.cond -> If
     isolated=False,  # Python over torch, no native backend to abort; a child would redo ~0.9 s of warm-up per export
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(
@@ -55,6 +57,7 @@ FORMATS.add("tflite", FormatSpec(
     exporter="edgekit.exporters.tflite:export_tflite", session="edgekit.runtimes.litert:LiteRTSession",
     census="edgekit.quant.census:tflite_census", export_packages=("torch", "litert-torch", "ai-edge-litert"),
     runtime_packages=("ai-edge-litert",), isolated=True, exporter_options={"interface": "export.tflite_io"},
+    # control_flow=False: litert-torch 0.10 has no lowering for torch.cond
 ), aliases=("litert",))
 FORMATS.add("pte", FormatSpec(
     name="pte", suffix=".pte", runtime="executorch", extra="executorch",
@@ -63,6 +66,8 @@ FORMATS.add("pte", FormatSpec(
     exporter="edgekit.exporters.executorch:export_pte", session="edgekit.runtimes.executorch:ExecuTorchSession",
     census="edgekit.quant.census:lowered_census", export_packages=("torch", "executorch"),
     runtime_packages=("executorch",), isolated=True,
+    # control_flow=False: executorch 1.5 keeps torch.cond, but XnnpackPartitioner leaves the branches in portable
+    # kernels: a skipping SkipNet-18 .pte ran 5-26x slower than the dense one (benchmarks/skipnet_gates.py)
 ), aliases=("executorch",))
 
 

@@ -116,3 +116,11 @@ def quiet_export():
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def quiet_trace():
+    """`quiet_export` for a bare torch.export call: also drops what torch prints to stderr (the partial graph of a
+    model it cannot trace, which edgekit's one-line error replaces)."""
+    with quiet_export(), contextlib.redirect_stderr(io.StringIO()):
+        yield

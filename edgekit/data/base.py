@@ -15,6 +15,7 @@ from edgekit.data.augment import (
     fixed_size_crop,
     item_keys,
     normalise,
+    random_erase,
     resize_uint8,
 )
 from edgekit.models.build import Preprocessing
@@ -104,10 +105,14 @@ class TensorImages(AugmentedImages):
         batch = self.images[index].float().div_(255.0)
         if batch.shape[1] == 1:
             batch = batch.expand(-1, 3, -1, -1)
-        if self.train:
-            batch = downsample(fixed_size_crop(batch, item_keys(self.seed, self.epoch, index.numpy()), self.policy),
-                               self.train_size or self.img_size)
-        return list(zip(normalise(batch, self.prep).unbind(0), labels))
+        if not self.train:
+            return list(zip(normalise(batch, self.prep).unbind(0), labels))
+        keys = item_keys(self.seed, self.epoch, index.numpy())
+        batch = normalise(downsample(fixed_size_crop(batch, keys, self.policy), self.train_size or self.img_size),
+                          self.prep)
+        if self.policy.re_prob:
+            random_erase(batch, keys, self.policy.re_prob)
+        return list(zip(batch.unbind(0), labels))
 
 
 class SyntheticImages(Dataset):

@@ -11,10 +11,9 @@ import torch
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 from executorch.exir import to_edge_transform_and_lower
 
-from edgekit.core.errors import EdgekitError
 from edgekit.core.io import atomic_write_bytes
 from edgekit.core.ui import quiet_export
-from edgekit.exporters.base import ExportResult, trace_failure
+from edgekit.exporters.base import ExportResult, export_failure
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def export_pte(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Exp
             ops = lowered_op_counts(edge.exported_program().graph_module)
             program = edge.to_executorch()
     except Exception as exc:  # noqa: BLE001 - surface a one-line reason
-        raise EdgekitError(f"ExecuTorch export failed: {trace_failure(exc)}") from exc
+        raise export_failure("ExecuTorch export", "pte", exc) from exc
     atomic_write_bytes(path, program.buffer)
     fallback = sorted(name for name in ops if name != DELEGATE)
     notes = [f"batch fixed to {example.shape[0]} (run() splits larger batches)"]

@@ -17,7 +17,7 @@ from litert_torch.quantize import pt2e_quantizer, quant_config
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.io import publish
 from edgekit.core.ui import quiet_export
-from edgekit.exporters.base import ExportResult, trace_failure
+from edgekit.exporters.base import ExportResult, export_failure
 from edgekit.exporters.tflite_io import TFLITE_IO, float_interface
 from edgekit.exporters.tflite_rewrites import tflite_compatible
 from edgekit.models.program import QD, get_attr, is_quantized, op_name
@@ -170,7 +170,7 @@ def export_tflite(model: torch.nn.Module, example: torch.Tensor, path: Path,
                 subject, options = _for_conversion(model)
                 converted = litert_torch.convert(subject, (example,), **options)
             except Exception as exc:  # noqa: BLE001 - surface a one-line reason
-                raise EdgekitError(f"TFLite conversion failed: {trace_failure(exc)}") from exc
+                raise export_failure("TFLite conversion", "tflite", exc) from exc
             converted.export(str(tmp))
         wrapped = float_interface(tmp) if interface == "float" else 0
         ops = flatbuffer_op_counts(tmp)

@@ -17,7 +17,7 @@ from edgekit.core.registry import Registry
 from edgekit.models import structure
 from edgekit.models.head import classifier_modules
 from edgekit.pruning.handlers import handler_for
-from edgekit.pruning.layer_pruners import customized_pruners, leaf_tracing
+from edgekit.pruning.layer_pruners import leaf_tracing
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
     for hits in match_names(model, config.ignore, "--prune-ignore").values():
         ignored.update({n: modules[n] for n in hits})
     ignored_params, num_heads, head_dim_modules, kept, led, leaders = [], {}, [], [], [], []
+    customized: dict[type, object] = {}  # `custom`-mode layers: class -> their torch-pruning pruner
     for name, module in modules.items():
         handler = handler_for(module)
         if handler is None and not hasattr(module, "num_heads"):
@@ -146,6 +147,9 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
         if reason:
             raise EdgekitError(f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
                                f"{reason}; run without --prune")
+        if handler is not None and handler.mode == "custom":
+            customized.setdefault(type(module), handler.pruner())
+            continue
         if handler is not None and handler.mode == "lead":
             leaders.extend(module.get_submodule(sub) for sub in handler.lead)
             led.append(module)
@@ -169,9 +173,8 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
     for pattern, hits in match_names(model, list(config.ratios), "prune_ratios key").items():
         for n in hits:
             ratio_dict[modules[n]] = float(config.ratios[pattern])
-    custom = customized_pruners(model, tp)  # layers torch-pruning prunes with edgekit's own pruners
-    roots = {"customized_pruners": custom, "root_module_types": [torch.nn.Conv2d, torch.nn.Linear, torch.nn.LSTM,
-                                                                  *custom]} if custom else {}
+    # `custom` layers with output channels (a DynamicConv2d) root their own groups, as convolutions do
+    roots = {"root_module_types": [torch.nn.Conv2d, torch.nn.Linear, torch.nn.LSTM, *customized]} if customized else {}
     with warnings.catch_warnings(), leaf_tracing(model):
         warnings.simplefilter("ignore")
         pruner = _pruner_class(tp)(
@@ -179,7 +182,7 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
             pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
             iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],
             round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False,
-            **roots)
+            customized_pruners=customized or None, **roots)
     _lead_groups(pruner, leaders)
     stem = _stem(model)
     if config.keep_stem and stem is not None and stem[0] not in ignored and not _feeds_residual(pruner, stem[1]):

@@ -16,6 +16,9 @@ Two modes keep attention correct under channel pruning:
   convolution) are made the roots of their groups instead: pruning k primary channels removes the 2k matching
   module channels, and --round-to holds for the primary width (the module output is twice it).
 
+- ``custom``: not attention either: a layer torch-pruning's graph mis-models, pruned as one node by a torch-pruning
+  pruner (``pruner`` builds it; e.g. a per-input gate whose one output is broadcast over a channel stream).
+
 A class registered with ``refuse`` stops pruning with a one-line message naming the family; ``check`` may refuse a
 single instance (a configuration the handler does not cover).
 """
@@ -33,13 +36,14 @@ from edgekit.core.registry import Registry
 @dataclass(frozen=True)
 class AttentionHandler:
     family: str
-    mode: str  # head_dim | keep | lead | refuse
+    mode: str  # head_dim | keep | lead | custom | refuse
     qkv: tuple[str, ...] = ("qkv",)  # sub-layer names/globs producing q/k/v (kept in `keep` mode)
     per_head: tuple[str, ...] = ()  # own parameters indexed by head (never pruned)
     fix: Callable[[torch.nn.Module], None] | None = None
     lead: tuple[str, ...] = ()  # `lead` mode: sub-layers (dotted names) whose output channels root their groups
     check: Callable[[torch.nn.Module], str | None] | None = None  # why this instance cannot be pruned, or None
     reason: str = ""
+    pruner: Callable[[], object] | None = None  # `custom` mode: builds the layer's torch-pruning pruner
     notes: dict = field(default_factory=dict)
 
 
@@ -118,6 +122,18 @@ for _ghost in ("GhostModuleV2", "GhostModuleV3"):
     HANDLERS.add(f"timm.models.ghostnet.{_ghost}", AttentionHandler(
         "ghostnet", "refuse", reason=f"its {_ghost} (GhostNetV2/V3) concatenates a depthwise copy of its own output, "
         "which torch-pruning 1.6.1 prunes twice, and edgekit's ghost handling covers only GhostNet V1's GhostModule"))
+
+
+def _gate_pruner() -> object:
+    from edgekit.pruning.gates import BroadcastGatePruner
+
+    return BroadcastGatePruner("proj")
+
+
+# SkipNet's gates (edgekit.models.families.skipnet): each reads the block input through `proj`, which follows the
+# pruned stream; its one output per input is broadcast over the stream and is never pruned (nor is its width of 10).
+HANDLERS.add("edgekit.models.families.skipnet.Gate", AttentionHandler("skipnet", "custom", pruner=_gate_pruner))
+
 # timm's CondConv2d (the CondConv EfficientNets) keeps its experts as one flattened (experts, out * in * k * k) weight
 # and convolves a batch as one grouped convolution: torch-pruning 1.6.1 traces its reshapes into index mappings that
 # never finish building the groups (over 150 s on efficientnet_cc_b0_4e at 64 px)
@@ -134,3 +150,27 @@ def refusal(model: torch.nn.Module) -> str | None:
             return (f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
                     f"{handler.reason}; run without --prune")
     return None
+
+
+def _dynamic_conv_pruner(depthwise: bool) -> Callable[[], object]:
+    def build() -> object:
+        from edgekit.pruning.layer_pruners import dynamic_conv_pruner
+
+        return dynamic_conv_pruner(depthwise)
+
+    return build
+
+
+def _check_dynamic_conv(layer: torch.nn.Module) -> str | None:
+    if layer.groups != 1:
+        return f"a grouped DynamicConv2d ({layer.groups} groups) is not covered, only dense and depthwise ones"
+    return None
+
+
+# DynamicConv (edgekit.models.families.dynamic_conv): K kernels, K biases and the kernel attention's input follow the
+# pruned channels (edgekit.pruning.layer_pruners); a depthwise layer is its own class, its in and out channels tied
+_DYNAMIC = "edgekit.models.families.dynamic_conv"
+HANDLERS.add(f"{_DYNAMIC}.DynamicConv2d", AttentionHandler(
+    "dynamicconv", "custom", pruner=_dynamic_conv_pruner(False), check=_check_dynamic_conv))
+HANDLERS.add(f"{_DYNAMIC}.DepthwiseDynamicConv2d", AttentionHandler(
+    "dynamicconv", "custom", pruner=_dynamic_conv_pruner(True)))

@@ -1,5 +1,5 @@
-"""torch-pruning pruners for layers that are not torch.nn built-ins (torch-pruning's `customized_pruners`), keyed by
-the layer's class like the attention handlers.
+"""torch-pruning pruners for edgekit's own layers (torch-pruning's `customized_pruners`; the `custom` handlers of
+edgekit.pruning.handlers build them), and the tracing switch that shows such a layer as one node.
 
 DynamicConv2d (edgekit.models.families.dynamic_conv): the K kernels and K biases lose the same output channels,
 and pruning input channels narrows every kernel and the kernel attention's first FC (it pools the same input);
@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable
 
 import torch
 from torch import nn
-
-from edgekit.core.errors import EdgekitError
-from edgekit.core.registry import Registry
-from edgekit.pruning.handlers import class_key
 
 
 def _kept(count: int, idxs) -> list[int]:
@@ -86,43 +81,18 @@ def _dynamic_conv_pruners(tp) -> tuple[type, type]:
     return DynamicConvPruner, DepthwiseDynamicConvPruner
 
 
-def _check_dynamic_conv(layer: nn.Module) -> str | None:
-    if layer.groups != 1:
-        return f"a grouped DynamicConv2d ({layer.groups} groups) is not covered, only dense and depthwise ones"
-    return None
+def dynamic_conv_pruner(depthwise: bool) -> object:
+    """The torch-pruning pruner of a DynamicConv2d (`depthwise`: of a DepthwiseDynamicConv2d)."""
+    import torch_pruning as tp
 
-
-LayerPruner = tuple[Callable, Callable[[nn.Module], "str | None"] | None]  # (pruner class from tp, check)
-#: class key -> (a function of the torch_pruning module returning the pruner class, why an instance is refused)
-LAYER_PRUNERS: Registry[LayerPruner] = Registry("layer pruner")
-_FAMILY = "edgekit.models.families.dynamic_conv"
-LAYER_PRUNERS.add(f"{_FAMILY}.DynamicConv2d", (lambda tp: _dynamic_conv_pruners(tp)[0], _check_dynamic_conv))
-LAYER_PRUNERS.add(f"{_FAMILY}.DepthwiseDynamicConv2d", (lambda tp: _dynamic_conv_pruners(tp)[1], None))
-
-
-def customized_pruners(model: nn.Module, tp) -> dict[type, object]:
-    """torch-pruning's `customized_pruners` for the layers of `model` that need one; a layer instance its pruner
-    does not cover stops pruning with one line."""
-    pruners: dict[type, object] = {}
-    for name, module in model.named_modules():
-        key = class_key(module)
-        if key not in LAYER_PRUNERS:
-            continue
-        make, check = LAYER_PRUNERS.get(key)
-        reason = check(module) if check is not None else None
-        if reason:
-            raise EdgekitError(f"--prune: {type(module).__name__} '{name}' cannot be pruned: {reason}; "
-                               "run without --prune")
-        if type(module) not in pruners:
-            pruners[type(module)] = make(tp)()
-    return pruners
+    return _dynamic_conv_pruners(tp)[int(depthwise)]()
 
 
 @contextlib.contextmanager
 def leaf_tracing(model: nn.Module):
     """While torch-pruning traces `model`, layers with a `trace_leaf` switch show as one node from their input (their
     inner matmuls and reshapes would otherwise enter the dependency graph as channel-preserving ops)."""
-    layers = [m for m in model.modules() if class_key(m) in LAYER_PRUNERS and hasattr(m, "trace_leaf")]
+    layers = [m for m in model.modules() if hasattr(type(m), "trace_leaf")]
     for layer in layers:
         layer.trace_leaf = True
     try:

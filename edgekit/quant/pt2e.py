@@ -7,8 +7,9 @@ from typing import Iterable
 
 import torch
 
-from edgekit.core.errors import EdgekitError, first_line
-from edgekit.core.ui import quiet_export
+from edgekit.core.errors import UNTRACEABLE, UntraceableModel
+from edgekit.core.ui import quiet_export, quiet_trace
+from edgekit.exporters.base import trace_failure
 from edgekit.exporters.tflite_rewrites import tflite_compatible
 from edgekit.quant.graph import (
     drop_dropouts,
@@ -29,11 +30,10 @@ def capture(model: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModu
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     traced = example.expand(2, *example.shape[1:]).contiguous() if example.shape[0] == 1 else example
     try:
-        with quiet_export(), tflite_compatible(model):
+        with quiet_trace(), tflite_compatible(model):
             return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()
     except Exception as exc:  # noqa: BLE001 - one line for the user
-        first = first_line(exc)
-        raise EdgekitError(f"--int8: torch.export cannot capture the model ({type(exc).__name__}): {first[:300]}") from exc
+        raise UntraceableModel(f"--int8: {UNTRACEABLE} PT2E quantization (torch.export): {trace_failure(exc, 300)}") from exc
 
 
 def prepare(graph: torch.fx.GraphModule, quantizer, qat: bool) -> torch.fx.GraphModule:

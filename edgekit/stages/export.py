@@ -18,6 +18,7 @@ from edgekit.exporters import export
 from edgekit.exporters.refusals import REFUSED_FORMATS, export_refusal
 from edgekit.models.build import meta_model
 from edgekit.models.complexity import count_macs, count_params
+from edgekit.models.control_flow import REALISED, control_flow_name
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ class Export(Stage):
             return _failed(exc, size)
         except Exception as exc:  # a format that cannot take the model is reported, the others still ship
             return _failed(exc, size)
+        what = control_flow_name(counted) if artifact.module is not counted else None
+        if what is not None:  # an int8 graph: PT2E captured the model in its default, dense form
+            result.notes.append(f"{what} not{REALISED}the int8 {spec.name} file: quantization captured the dense "
+                                "form (every branch, selected per input)")
         record = ExportedFile(format=spec.name, file=path.name, size_bytes=path.stat().st_size,
                               sha256=sha256_file(path), runtime=spec.runtime, op_counts=result.op_counts,
                               fallback_ops=result.fallback_ops, notes=result.notes,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
-from edgekit.core.errors import EdgekitError
+from edgekit.core.errors import UNTRACEABLE, EdgekitError, UntraceableModel
 from edgekit.core.io import sha256_file
-from edgekit.core.ui import info
+from edgekit.core.ui import info, quiet_trace
+from edgekit.exporters.base import trace_failure
 from edgekit.models.build import create, meta_model, probe_forward
 from edgekit.models.checkpoint import (
     DESCRIPTION_FILE,
@@ -48,6 +49,29 @@ def will_train(setting: Setting) -> bool:
     recipe = setting.recipe
     return (needs_training(setting) and setting.data.labelled and recipe.train.epochs > 0
             and recipe.teacher.train)
+
+
+def traced_targets(setting: Setting) -> list[str]:
+    """What needs the model traced by torch.export: INT8 (PT2E) and every format but ONNX (which falls back to the
+    TorchScript exporter)."""
+    return (["int8"] if setting.recipe.int8.enabled else []) + [f.name for f in setting.formats if f.name != "onnx"]
+
+
+def check_traceable(model: torch.nn.Module, name: str, img_size: int, targets: list[str]) -> None:
+    """Raise `UntraceableModel` (one line: the cause and the model's line) when torch.export cannot trace `model`
+    for `targets`; a plugin model is checked before the teacher trains, so a long training run does not end in
+    files that cannot be written."""
+    if not targets:
+        return
+    was_training = model.training
+    try:
+        with quiet_trace():
+            torch.export.export(model.eval(), (torch.randn(2, 3, img_size, img_size),))
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        raise UntraceableModel(f"{name}: {UNTRACEABLE} {', '.join(targets)} (checked before training): "
+                               f"{trace_failure(exc)}") from exc
+    finally:
+        model.train(was_training)
 
 
 @register
@@ -109,6 +133,8 @@ class Teacher(ModelStage):
         description = ModelDescription(model=spec.name, timm_id=spec.timm_id, num_classes=setting.num_classes,
                                        img_size=setting.img_size, class_names=data.class_names, source=spec.source)
         if setting.teacher_trains:
+            if spec.plugin:  # a user's model: find out now, not after training, whether the files can be written
+                check_traceable(model, spec.name, setting.img_size, traced_targets(setting))
             metrics.update(self._train(model, options, ctx, data))
         elif needs_training(setting):
             why = "the data has no labels" if not data.has_labels else "--epochs is 0 or --no-train-teacher"

@@ -189,6 +189,12 @@ class Objective:
         return self.ce(logits, targets), logits
 
 
+def auxiliary_loss(model: torch.nn.Module) -> torch.Tensor | float:
+    """The sum of `auxiliary_loss()` over the model's modules that define it (a term of their own, e.g. SkipNet's
+    gate compute cost from the last forward), added to every objective's loss (teacher training and KD alike)."""
+    return sum((m.auxiliary_loss() for m in model.modules() if callable(getattr(m, "auxiliary_loss", None))), 0.0)
+
+
 def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, label: str, stage: str = "train",
           model_name: str = "", objective: Objective | None = None, state_path: Path | None = None,
           resume: Path | None = None) -> TrainResult:
@@ -380,6 +386,7 @@ class Loop:
                 with self.accel.autocast():
                     loss, logits = self.objective.loss(self.runner, images[chunk], targets[chunk],
                                                        [indices[j] for j in rows])
+                    loss = loss + auxiliary_loss(self.model)
                 self.scaler.scale(loss * len(chunk) / n).backward()
             loss_sum += loss.item() * len(chunk)
             hard = targets[chunk].argmax(1) if targets.dim() == 2 else targets[chunk]

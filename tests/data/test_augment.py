@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Subset
 
 from edgekit.core.errors import EdgekitError
-from edgekit.data.augment import AugmentPolicy, augment_image, item_keys
+from edgekit.data.augment import AugmentPolicy, augment_image, item_keys, random_erase
 from edgekit.data.base import TensorImages
 from edgekit.data.batches import fetch, set_epoch, set_policy, set_train_size, unaugmented
 from edgekit.data.progressive import progressive_stage, stage_fraction
@@ -35,10 +35,12 @@ def _dataset(policy=AugmentPolicy(), channels=3, size=32, stored=32, seed=5):
     return dataset
 
 
-@pytest.mark.parametrize("channels,train_size,crop", [(1, None, "pad"), (3, None, "pad"), (3, 24, "pad"),
-                                                      (1, None, "none"), (3, 24, "none")])
-def test_vectorised_fast_path_equals_the_per_item_path(channels, train_size, crop):
-    policy = AugmentPolicy(crop=crop)
+@pytest.mark.parametrize("channels,train_size,crop,re_prob", [(1, None, "pad", 0), (3, None, "pad", 0),
+                                                              (3, 24, "pad", 0), (1, None, "none", 0),
+                                                              (3, 24, "none", 0), (3, None, "pad", 0.5),
+                                                              (1, 24, "none", 1.0)])
+def test_vectorised_fast_path_equals_the_per_item_path(channels, train_size, crop, re_prob):
+    policy = AugmentPolicy(crop=crop, re_prob=re_prob)
     dataset = _dataset(policy, channels=channels, size=28, stored=32)
     dataset.epoch, dataset.train_size = 3, train_size
     fast, _ = fetch(dataset, list(range(12)))
@@ -47,6 +49,23 @@ def test_vectorised_fast_path_equals_the_per_item_path(channels, train_size, cro
                         for i, k in enumerate(keys)])
     assert policy.vectorised and fast.shape == (12, 3, train_size or 32, train_size or 32)
     torch.testing.assert_close(fast, slow, rtol=0, atol=1e-6)
+
+
+def test_random_erasing_puts_noise_in_one_rectangle_of_the_papers_size_per_erased_image():
+    keys = item_keys(0, 0, range(400))
+    batch = random_erase(torch.zeros(400, 3, 40, 40), keys, 0.5)
+    erased = batch.abs().sum((1, 2, 3)) > 0
+    assert 160 < int(erased.sum()) < 240  # about half of them, p = 0.5
+    for image in batch[erased]:
+        rows, cols = (image.abs().sum(0) > 0).nonzero(as_tuple=True)
+        h, w = int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+        assert len(rows) == h * w  # one filled rectangle
+        assert 0.02 * 1600 - 2 * 40 <= h * w <= 1600 / 3 + 2 * 40 and 0.3 / 2 <= h / w <= 2 / 0.3
+        assert torch.equal(image[0] != 0, image[2] != 0)  # every channel: per-pixel noise in the same place
+    noise = batch[erased][batch[erased] != 0]
+    assert abs(float(noise.mean())) < 0.05 and abs(float(noise.std()) - 1) < 0.05
+    torch.testing.assert_close(random_erase(torch.zeros(400, 3, 40, 40), keys, 0.5), batch, rtol=0, atol=0)
+    assert not random_erase(torch.zeros(400, 3, 40, 40), keys, 0.0).any()
 
 
 def test_no_crop_keeps_each_image_whole_and_only_flips_it():

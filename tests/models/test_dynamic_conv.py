@@ -188,8 +188,8 @@ def test_onnx_keeps_per_image_mixing_with_a_dynamic_batch(tmp_path):
 def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
     out = tmp_path / "run"
     result = cli("compress", "test_dynamicconv", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                 "--epochs", "1", "--prune", "0.3", "--int8", "--formats", "onnx,tflite,pte", "--qat-epochs", "0.25",
-                 "--calib-samples", "64", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
+                 "--epochs", "1", "--prune", "0.3", "--int8", "ptq", "--formats", "onnx,tflite,pte",
+                 "--calib-samples", "32", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
                  "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())

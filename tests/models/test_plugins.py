@@ -9,7 +9,8 @@ import torch
 from plugin_helpers import TINY_MODULE, plugin_distribution, run
 
 import edgekit
-from edgekit.core.errors import EdgekitError
+from edgekit.bench.gate import exit_code, untraceable
+from edgekit.core.errors import EdgekitError, UntraceableModel
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import create, preprocessing
 from edgekit.models.checkpoint import ModelDescription, load_checkpoint, save_checkpoint
@@ -236,10 +237,33 @@ def test_a_model_that_cannot_be_traced_fails_each_format_naming_the_line(throwaw
     assert not report["ok"]
     errors = {a["format"]: a["error"] for a in report["artifacts"]}
     guard = "GuardOnDataDependentSymNode: Could not guard on data-dependent expression"
-    assert errors["tflite"].startswith(f"export failed: TFLite conversion failed: {guard}")
-    assert errors["pte"].startswith(f"export failed: ExecuTorch export failed: {guard}")
+    assert errors["tflite"].startswith(f"export failed: the model cannot be traced for tflite: {guard}")
+    assert errors["pte"].startswith(f"export failed: the model cannot be traced for pte: {guard}")
     # TorchScript traced one branch: parity catches it, and the error says why
     assert errors["onnx"].startswith("parity failed") and f"dynamo exporter failed ({guard}" in errors["onnx"]
     for fmt, error in errors.items():
         assert "(at test_plugins.py:" in error and "in forward: if x.mean() > 0:)" in error, (fmt, error)
         assert "\x1b" not in error
+    # the user's model must change: exit code 2, with one line naming the formats, the cause and the line
+    assert exit_code(report) == 2
+    line = untraceable(report)
+    assert line.startswith(f"plugin_branchy cannot be traced for tflite, pte: {guard}") and len(line.splitlines()) == 1
+    assert "(at test_plugins.py:" in line and "in forward: if x.mean() > 0:)" in line
+
+
+def test_an_untraceable_plugin_stops_before_its_teacher_trains(throwaway, tmp_path, capsys):
+    from edgekit.core.recipe import load_recipe
+    from edgekit.pipeline import run
+
+    edgekit.register_model(lambda num_classes, img_size: Branchy(num_classes), name="plugin_branchy", img_size=32)
+    recipe = load_recipe(None, dict(model="plugin_branchy", data="fashion-mnist", subset=64, epochs=3, int8=True,
+                                    formats="onnx,tflite", out=tmp_path / "run", bench=False))[0]
+    with pytest.raises(UntraceableModel) as raised:
+        run(recipe)
+    message = str(raised.value)
+    assert raised.value.exit_code == 2 and len(message.splitlines()) == 1
+    assert message.startswith("plugin_branchy: the model cannot be traced for int8, tflite (checked before training)")
+    assert "in forward: if x.mean() > 0:)" in message
+    printed = capsys.readouterr()
+    assert "epoch 1/" not in printed.err + printed.out  # no training was started
+    assert "def forward" not in printed.err + printed.out  # torch's partial graph dump is not shown

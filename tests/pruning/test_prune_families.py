@@ -33,6 +33,7 @@ FAMILIES = {
     "convnext (layer scale)": ("test_convnext", 64, {}),
     "vit/deit (heads)": ("test_vit", 64, {}),
     "t2t-vit (heads, T2T module)": ("test_t2t_vit", 64, {}),
+    "skipnet (gates)": ("test_skipnet", 64, {}),
     "mobilevit": ("mobilevit_xxs", 64, {}),
     "mobilevitv2": ("mobilevitv2_050", 64, {}),
     "swin": ("swin_tiny_patch4_window7_224", 64, dict(embed_dim=32, depths=(1, 1, 1, 1), num_heads=(2, 2, 2, 2),

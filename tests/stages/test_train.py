@@ -130,7 +130,8 @@ def trained(config: TrainConfig, objective=None) -> dict[str, torch.Tensor]:
 def test_gradient_accumulation_matches_the_whole_batch():
     config = TrainConfig(epochs=1, batch_size=16, lr=1e-3, eval_samples=16)
     whole, sliced = trained(config), trained(TrainConfig(**{**config.__dict__, "accum_steps": 4}))
-    assert max((whole[k] - sliced[k]).abs().max().item() for k in whole) < 1e-5
+    # float32 sums in another order: 1.05e-5 apart at one thread, below 1e-5 at two; a step is lr = 1e-3
+    assert max((whole[k] - sliced[k]).abs().max().item() for k in whole) < 5e-5
 
 
 def test_mixed_batches_distil_with_soft_targets():
