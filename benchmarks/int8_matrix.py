@@ -24,6 +24,7 @@ DEFAULT = ("effnet_lite0,effnet_b0,effnetv2_b0,mbv2_100,mbv3_large,mbv4_conv_sma
            "swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,botnet26t,fastvit_t8,edgenext_xx_small,"
            "t2t_vit_7")
 DEFAULT += ",skipnet_resnet18"
+DEFAULT += ",dy_mbv3_small"
 
 
 def run_one(name: str, size: int, tmp: str) -> dict:

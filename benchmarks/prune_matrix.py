@@ -20,6 +20,7 @@ from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
 DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,"
            "botnet26t,fastvit_t8,edgenext_xx_small,convnext_atto,repvit_m1,mbv3_large,effnet_b0,ghostnet_100,t2t_vit_7")
 DEFAULT += ",skipnet_resnet18"
+DEFAULT += ",dy_mbv3_small"
 
 
 def run_one(name: str, size: int, tmp: str) -> dict:

@@ -66,6 +66,14 @@ for _i, _size in enumerate((224, 240, 260, 280, 300)):
     _add(f"effnet_lite{_i}", f"efficientnet_lite{_i}", "efficientnet-lite", _size,
          aliases=(f"efficientnet_lite{_i}",))
 _add("effnetv2_b0", "tf_efficientnetv2_b0", "efficientnetv2", 192)
+# CondConv EfficientNets (Yang et al., 2019, "CondConv: Conditionally Parameterized Convolutions", arXiv:1904.04971):
+# per-input mixtures of expert kernels. torch-pruning cannot prune their CondConv2d and ONNX cannot take its
+# batch-folded convolution (edgekit.pruning.handlers, edgekit.exporters.refusals); tflite and pte export
+_CONDCONV = "CondConv, {} experts (Yang et al., 2019, arXiv:1904.04971); no --prune, no onnx"
+for _name, _size, _experts in (("efficientnet_cc_b0_4e", 224, 4), ("efficientnet_cc_b0_8e", 224, 8),
+                               ("efficientnet_cc_b1_8e", 240, 8)):
+    _add(_name.replace("efficientnet_", "effnet_"), _name, "condconv", _size,
+         notes=_CONDCONV.format(_experts), aliases=(_name,))
 # MobileViT
 for _v in ("xxs", "xs", "s"):
     _add(f"mobilevit_{_v}", f"mobilevit_{_v}", "mobilevit", 256)

@@ -17,6 +17,7 @@ from edgekit.core.registry import Registry
 from edgekit.models import structure
 from edgekit.models.head import classifier_modules
 from edgekit.pruning.handlers import handler_for
+from edgekit.pruning.layer_pruners import leaf_tracing
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +173,16 @@ def make_pruner(model: torch.nn.Module, config: PruneConfig, example: torch.Tens
     for pattern, hits in match_names(model, list(config.ratios), "prune_ratios key").items():
         for n in hits:
             ratio_dict[modules[n]] = float(config.ratios[pattern])
-    with warnings.catch_warnings():
+    # `custom` layers with output channels (a DynamicConv2d) root their own groups, as convolutions do
+    roots = {"root_module_types": [torch.nn.Conv2d, torch.nn.Linear, torch.nn.LSTM, *customized]} if customized else {}
+    with warnings.catch_warnings(), leaf_tracing(model):
         warnings.simplefilter("ignore")
         pruner = _pruner_class(tp)(
             model, example, importance=SafeImportance(CRITERIA.get(config.criterion)(tp)), global_pruning=config.scope == "global",
             pruning_ratio=config.ratio, pruning_ratio_dict=ratio_dict or None, max_pruning_ratio=0.9,
             iterative_steps=config.steps, ignored_layers=[*ignored.values(), *ignored_params],
             round_to=config.round_to or None, num_heads=num_heads, prune_head_dims=True, prune_num_heads=False,
-            customized_pruners=customized or None)
+            customized_pruners=customized or None, **roots)
     _lead_groups(pruner, leaders)
     stem = _stem(model)
     if config.keep_stem and stem is not None and stem[0] not in ignored and not _feeds_residual(pruner, stem[1]):

@@ -133,3 +133,44 @@ def _gate_pruner() -> object:
 # SkipNet's gates (edgekit.models.families.skipnet): each reads the block input through `proj`, which follows the
 # pruned stream; its one output per input is broadcast over the stream and is never pruned (nor is its width of 10).
 HANDLERS.add("edgekit.models.families.skipnet.Gate", AttentionHandler("skipnet", "custom", pruner=_gate_pruner))
+
+# timm's CondConv2d (the CondConv EfficientNets) keeps its experts as one flattened (experts, out * in * k * k) weight
+# and convolves a batch as one grouped convolution: torch-pruning 1.6.1 traces its reshapes into index mappings that
+# never finish building the groups (over 150 s on efficientnet_cc_b0_4e at 64 px)
+HANDLERS.add("timm.layers.cond_conv2d.CondConv2d", AttentionHandler(
+    "condconv", "refuse", reason="torch-pruning 1.6.1 does not model timm's CondConv2d (its experts are one flattened "
+    "weight, the batch is folded into the convolution's groups) and does not finish building its pruning groups"))
+
+
+def refusal(model: torch.nn.Module) -> str | None:
+    """Why --prune refuses `model` (its first layer of a `refuse` family), known before any work; else None."""
+    for module in model.modules():
+        handler = handler_for(module)
+        if handler is not None and handler.mode == "refuse":
+            return (f"--prune: {handler.family} ({type(module).__name__}) cannot be pruned safely yet: "
+                    f"{handler.reason}; run without --prune")
+    return None
+
+
+def _dynamic_conv_pruner(depthwise: bool) -> Callable[[], object]:
+    def build() -> object:
+        from edgekit.pruning.layer_pruners import dynamic_conv_pruner
+
+        return dynamic_conv_pruner(depthwise)
+
+    return build
+
+
+def _check_dynamic_conv(layer: torch.nn.Module) -> str | None:
+    if layer.groups != 1:
+        return f"a grouped DynamicConv2d ({layer.groups} groups) is not covered, only dense and depthwise ones"
+    return None
+
+
+# DynamicConv (edgekit.models.families.dynamic_conv): K kernels, K biases and the kernel attention's input follow the
+# pruned channels (edgekit.pruning.layer_pruners); a depthwise layer is its own class, its in and out channels tied
+_DYNAMIC = "edgekit.models.families.dynamic_conv"
+HANDLERS.add(f"{_DYNAMIC}.DynamicConv2d", AttentionHandler(
+    "dynamicconv", "custom", pruner=_dynamic_conv_pruner(False), check=_check_dynamic_conv))
+HANDLERS.add(f"{_DYNAMIC}.DepthwiseDynamicConv2d", AttentionHandler(
+    "dynamicconv", "custom", pruner=_dynamic_conv_pruner(True)))

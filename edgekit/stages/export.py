@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -14,6 +15,8 @@ from edgekit.core.records import ExportedFile
 from edgekit.core.ui import info, native_stderr_captured
 from edgekit.data.batches import first_images
 from edgekit.exporters import export
+from edgekit.exporters.refusals import REFUSED_FORMATS, export_refusal
+from edgekit.models.build import meta_model
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.control_flow import REALISED, control_flow_name
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
@@ -35,6 +38,10 @@ class Export(Stage):
 
     def check(self, node: Node, setting: Setting) -> None:
         FORMATS.get(node.target).check_installed()
+        reason = export_refusal(_meta_model(setting.spec, setting.num_classes, setting.img_size), node.target) \
+            if node.target in REFUSED_FORMATS else None
+        if reason:
+            raise EdgekitError(reason)
 
     def describe(self, node: Node, setting: Setting) -> str:
         return FORMATS.get(node.target).suffix
@@ -73,6 +80,17 @@ class Export(Stage):
                               fallback_ops=result.fallback_ops, notes=result.notes,
                               export_seconds=round(time.perf_counter() - start, 2), **size)
         return Output({"size_bytes": record.size_bytes}, record=record)
+
+
+@functools.lru_cache(maxsize=4)
+def _meta_model(spec, num_classes: int, img_size: int) -> torch.nn.Module:
+    """The model's layers without weights, for the formats' refusals (one build for every export node); an empty
+    module when it cannot be built so (the export itself then tells)."""
+    try:
+        return meta_model(spec, num_classes, img_size)
+    except Exception:  # noqa: BLE001 - a refusal check must not be the one that fails
+        log.debug("no meta model for the export refusals", exc_info=True)
+        return torch.nn.Module()
 
 
 def _failed(exc: Exception, size: dict) -> Output:

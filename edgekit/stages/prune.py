@@ -9,7 +9,7 @@ from contextlib import ExitStack
 
 import torch
 
-from edgekit.core.errors import first_line
+from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.options import PruneOptions
 from edgekit.core.ui import info
 from edgekit.data import DataBundle
@@ -19,6 +19,7 @@ from edgekit.models.complexity import count_macs, count_params
 from edgekit.models.structure import widths
 from edgekit.pruning import latency
 from edgekit.pruning.engine import PruneConfig, match_names, prune
+from edgekit.pruning.handlers import refusal
 from edgekit.pruning.target import parse_target, search_ratio
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.model_stage import ModelStage
@@ -96,8 +97,15 @@ class Prune(ModelStage):
 
     def check(self, node: Node, setting: Setting) -> None:
         prune = setting.recipe.prune
-        if prune.ignore or prune.ratios:  # layer names must exist (did-you-mean), checked on a meta model
+        try:
             probe = meta_model(setting.spec, setting.num_classes, setting.img_size)
+        except Exception:  # noqa: BLE001 - the prune stage itself reports a model it cannot build
+            probe = None
+        reason = refusal(probe) if probe is not None else None  # a family pruning refuses, before the teacher trains
+        if reason:
+            raise EdgekitError(reason)
+        if prune.ignore or prune.ratios:  # layer names must exist (did-you-mean), checked on a meta model
+            probe = probe if probe is not None else meta_model(setting.spec, setting.num_classes, setting.img_size)
             match_names(probe, prune.ignore, "--prune-ignore")
             match_names(probe, list(prune.ratios), "prune.ratios key")
 

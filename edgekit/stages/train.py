@@ -303,6 +303,8 @@ class Loop:
     def __init__(self, runner, model, objective, data, config, accel, optimizer, scheduler, scaler, ema):
         self.runner, self.model, self.objective, self.data, self.config = runner, model, objective, data, config
         self.accel, self.optimizer, self.scheduler, self.scaler, self.ema = accel, optimizer, scheduler, scaler, ema
+        self.progress_hooks = progress_hooks(model)
+        self.total_steps = config.steps(len(data.train) // config.batch_size)
 
     def epoch(self, epoch: int, bar, task, steps_left: int) -> dict:
         """Train one epoch (or its first `steps_left` batches, the last of a fractional run)."""
@@ -371,6 +373,8 @@ class Loop:
         """One optimizer update over `accum_steps` micro-batches; returns (loss·n, correct) of the batch.
         Stochastic depth draws by (step, global-batch position), whatever the rank or micro-batch."""
         config, n = self.config, len(images)
+        for hook in self.progress_hooks:  # e.g. DynamicConv's temperature annealing
+            hook((step - 1) / self.total_steps)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, correct = 0.0, 0
         chunks = [c for c in torch.arange(n).chunk(config.accum_steps) if len(c)]
@@ -396,6 +400,12 @@ class Loop:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         return loss_sum, correct
+
+
+def progress_hooks(model: torch.nn.Module) -> list:
+    """The `set_training_progress(progress)` methods of `model`'s submodules: called before every optimizer update
+    with the share of the run's updates already done (0 at the first, in [0, 1))."""
+    return [m.set_training_progress for m in model.modules() if callable(getattr(m, "set_training_progress", None))]
 
 
 class _Indexed(torch.utils.data.Dataset):

@@ -48,11 +48,13 @@ FAMILIES = {
     "repvit (SE)": ("repvit_m1", 64, dict(embed_dim=(16, 32, 48, 64), depth=(1, 1, 1, 1))),
     "mobileone": ("mobileone_s1", 64, {}),
     "ghostnet (ghost modules, SE)": ("ghostnet_050", 64, {}),
+    "dyconv (K kernels, attention)": ("test_dynamicconv", 64, {}),
 }
 
 
 # families edgekit refuses to prune, and the message (the README support matrix lists them)
-REFUSED = {"ghostnetv3": ("ghostnetv3_050", 64, r"ghostnet \(GhostModuleV3\) cannot be pruned safely.*V1")}
+REFUSED = {"ghostnetv3": ("ghostnetv3_050", 64, r"ghostnet \(GhostModuleV3\) cannot be pruned safely.*V1"),
+           "condconv": ("efficientnet_cc_b0_4e", 64, r"condconv \(CondConv2d\) cannot be pruned safely.*flattened")}
 
 
 def check_family(timm_id, px, kwargs, tmp_path, ratio=0.3, shipped=False):
