@@ -118,3 +118,10 @@ for _ghost in ("GhostModuleV2", "GhostModuleV3"):
     HANDLERS.add(f"timm.models.ghostnet.{_ghost}", AttentionHandler(
         "ghostnet", "refuse", reason=f"its {_ghost} (GhostNetV2/V3) concatenates a depthwise copy of its own output, "
         "which torch-pruning 1.6.1 prunes twice, and edgekit's ghost handling covers only GhostNet V1's GhostModule"))
+# Efficient attention (edgekit.models.attention): Linformer's token projections are sized by the token count and
+# Performer's random features by head_dim, which torch-pruning does not follow; compress prunes the softmax model
+# first and swaps its attention afterwards.
+for _efficient in ("linformer.LinformerAttention", "performer.PerformerAttention"):
+    HANDLERS.add(f"edgekit.models.attention.{_efficient}", AttentionHandler(
+        "efficient attention", "refuse", reason="its attention was swapped for Linformer/Performer; prune the "
+        "softmax model, then swap (compress --prune R --attention K does it in that order)"))

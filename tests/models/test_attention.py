@@ -1,0 +1,121 @@
+"""Efficient attention (edgekit.models.attention): the swap keeps shapes and weights, Linformer at k = tokens is
+softmax attention, Performer's FAVOR+ estimates it, exported files match PyTorch, bad input is refused."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from timm.layers import Attention
+
+from edgekit.core.errors import EdgekitError
+from edgekit.models import resolve
+from edgekit.models.attention import LinformerAttention, PerformerAttention, swap_attention
+from edgekit.models.attention.linformer import pooling_matrix
+from edgekit.models.build import create
+
+PX = 32
+
+
+def tiny(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create(resolve(name), 10, PX)
+
+
+@pytest.mark.parametrize("kind", ["linformer", "performer"])
+def test_the_swap_replaces_every_block_attention_and_keeps_weights_and_heads(kind):
+    model = tiny("test_t2t_vit")
+    before = {n: m for n, m in model.named_modules() if type(m) is Attention}
+    weights = {n: m.qkv.weight.clone() for n, m in before.items()}
+    edit = swap_attention(model, kind, PX, projected=3, features=16)
+    cls = LinformerAttention if kind == "linformer" else PerformerAttention
+    assert set(edit["layers"]) == set(before) == {"blocks.0.attn", "blocks.1.attn"}
+    for name, old in before.items():
+        new = model.get_submodule(name)
+        assert isinstance(new, cls) and (new.num_heads, new.head_dim) == (old.num_heads, old.head_dim)
+        assert torch.equal(new.qkv.weight, weights[name]) and new.proj is old.proj
+    assert type(model.tokens_to_token.token0.attn).__name__ == "TokenAttention"  # the T2T layers stay softmax
+    if kind == "linformer":
+        assert edit["layers"]["blocks.0.attn"] == {"tokens": 5, "projected": 3}  # 2x2 patches + class token
+        assert model.blocks[0].attn.key_proj.shape == (3, 5)
+    else:
+        assert model.blocks[0].attn.projection.shape == (16, 32)
+        assert not torch.equal(model.blocks[0].attn.projection, model.blocks[1].attn.projection)  # seeds differ
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, PX, PX)).shape == (2, 10)
+
+
+def test_linformer_with_identity_projections_at_k_equal_tokens_is_softmax_attention():
+    torch.manual_seed(0)
+    source = Attention(32, 4).eval()
+    x = torch.randn(2, 9, 32)
+    expected = source(x)
+    linformer = LinformerAttention(copy.deepcopy(source), tokens=9, projected=9)
+    assert torch.equal(linformer.key_proj, torch.eye(9))  # the pooling start at k = tokens is the identity
+    torch.testing.assert_close(linformer(x), expected, rtol=0, atol=1e-6)
+    shorter = LinformerAttention(copy.deepcopy(source), tokens=9, projected=3)
+    assert (shorter(x) - expected).abs().max() > 1e-3  # projected to 3 rows it is another function
+    torch.testing.assert_close(pooling_matrix(3, 9).sum(1), torch.ones(3))  # each row a mean
+
+
+def test_performer_estimates_softmax_attention_and_a_wrong_kernel_would_not():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 2, 16, 16) * 0.5, torch.randn(1, 2, 16, 16) * 0.5, torch.randn(1, 2, 16, 16)
+    expected = F.scaled_dot_product_attention(q, k, v)
+    error = lambda out: (out - expected).abs().mean().item()  # noqa: E731
+    performer = PerformerAttention(Attention(32, 2), features=8192, seed=1)
+    close = error(performer.attend(q, k, v))
+    assert close < 0.02
+    relu_q, relu_k = q.relu(), k.relu()  # a linear-attention kernel that is not softmax's
+    relu = (relu_q @ (relu_k.transpose(-2, -1) @ v)) / (relu_q @ relu_k.sum(-2, keepdim=True).transpose(-2, -1))
+    unscaled = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # softmax without the 1/sqrt(d)
+    uniform = v.mean(-2, keepdim=True).expand_as(v)
+    assert min(error(relu), error(unscaled), error(uniform)) > 3 * close
+    few = PerformerAttention(Attention(32, 2), features=64, seed=1)
+    assert error(few.attend(q, k, v)) > close  # more features, a closer estimate
+
+
+@pytest.mark.parametrize(("name", "kind"), [("test_vit", "linformer"), ("test_t2t_vit", "performer")])
+def test_a_swapped_model_exports_to_onnx_with_parity(name, kind, tmp_path):
+    from edgekit.exporters import export
+    from edgekit.runtimes.base import open_session
+
+    model = tiny(name)
+    swap_attention(model, kind, PX, projected=3, features=32)
+    x = torch.randn(2, 3, PX, PX)
+    path = export("onnx", model, x[:1], tmp_path / f"{name}.onnx").path
+    session = open_session(path, threads=1)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert abs(session.run(x.numpy()) - expected).max() < 1e-4
+
+
+def test_bad_input_is_refused_in_one_line():
+    with pytest.raises(EdgekitError, match="applies to ViT/DeiT .* and T2T-ViT models; the model is a EfficientNet"):
+        swap_attention(tiny("test_effnet"), "performer", PX)
+    model = tiny("test_vit")
+    with pytest.raises(EdgekitError, match=r"--linformer-k 6: the model has 5 tokens at 32 px, so k must be in \[1, 5\]"):
+        swap_attention(model, "linformer", PX, projected=6)
+    with pytest.raises(EdgekitError, match="--performer-features must be at least 1"):
+        swap_attention(model, "performer", PX, features=0)
+    swap_attention(model, "performer", PX)
+    with pytest.raises(EdgekitError, match="already has efficient attention"):
+        swap_attention(model, "linformer", PX)
+
+
+def test_pruning_a_swapped_model_is_refused_and_pruning_first_then_swapping_works():
+    from edgekit.pruning import PruneConfig, prune
+
+    x = torch.randn(1, 3, PX, PX)
+    swapped = tiny("test_vit")
+    swap_attention(swapped, "linformer", PX, projected=3)
+    with pytest.raises(EdgekitError, match="prune the softmax model, then swap"):
+        prune(swapped, PruneConfig(0.3), x)
+    model = tiny("test_vit")
+    prune(model, PruneConfig(0.3), x)
+    head_dim = model.blocks[0].attn.head_dim
+    assert head_dim < 32
+    swap_attention(model, "performer", PX, features=16)
+    assert model.blocks[0].attn.projection.shape == (16, head_dim)
+    with torch.no_grad():
+        assert model(x).shape == (1, 10)
