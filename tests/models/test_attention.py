@@ -2,6 +2,7 @@
 softmax attention, Performer's FAVOR+ estimates it, exported files match PyTorch, bad input is refused."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -119,3 +120,37 @@ def test_pruning_a_swapped_model_is_refused_and_pruning_first_then_swapping_work
     assert model.blocks[0].attn.projection.shape == (16, head_dim)
     with torch.no_grad():
         assert model(x).shape == (1, 10)
+
+
+def test_compress_prunes_swaps_distils_and_verifies(cli, tmp_path):
+    """The chain in one format (the .tflite and .pte exports of a swapped model take a minute here:
+    benchmarks/attention.py verifies all three)."""
+    out = tmp_path / "run"
+    result = cli("compress", "test_vit", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
+                 "--epochs", "1", "--prune", "0.3", "--attention", "performer", "--performer-features", "16",
+                 "--formats", "onnx", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    names = [s["name"] for s in report["stages"]]
+    assert names.index("teacher") < names.index("prune") < names.index("attention") < names.index("kd")
+    assert report["attention"] == {"attention": "performer", "teacher": "softmax", "layers": 6, "features": 16}
+    [artifact], [baseline] = report["artifacts"], report["baseline"]
+    assert report["ok"] and artifact["status"] == "ok" and artifact["parity"]["passed"]
+    assert artifact["params"] < baseline["params"]  # pruned
+    edits = json.loads((out / "model" / "model.json").read_text())["edits"]
+    assert [e["kind"] for e in edits] == ["prune", "attention"]  # replayed in this order on rebuild
+    assert "- attention: **performer** (16 random features) in 6 layer(s)" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("test_effnet", "--attention", "performer"), "applies to ViT/DeiT (timm VisionTransformer) and T2T-ViT models; "
+                                                  "test_effnet is a EfficientNet"),
+    (("test_vit", "--linformer-k", "8"), "--linformer-k sets linformer attention: add --attention linformer"),
+    (("test_vit", "--attention", "performer", "--linformer-k", "8"), "add --attention linformer"),
+    (("test_vit", "--attention", "bigbird"), "'bigbird' is not one of"),
+])
+def test_compress_refuses_bad_attention_options_in_one_line(cli_fast, tmp_path, args, message):
+    result = cli_fast("compress", *args, "--data", "synthetic", "--formats", "onnx", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr

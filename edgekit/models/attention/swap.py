@@ -13,14 +13,12 @@ from timm.layers import Attention
 from timm.models.vision_transformer import VisionTransformer
 
 from edgekit.core.errors import EdgekitError
+from edgekit.core.options import ATTENTION_KINDS, LINFORMER_K, PERFORMER_FEATURES
 from edgekit.models.attention.base import EfficientAttention
 from edgekit.models.attention.linformer import LinformerAttention
 from edgekit.models.attention.performer import PerformerAttention
 
-ATTENTION_KINDS = ("softmax", "linformer", "performer")
-#: Linformer's projected length k (capped at the token count), Performer's random features m
-DEFAULT_PROJECTED = 64
-DEFAULT_FEATURES = 128
+DEFAULT_PROJECTED, DEFAULT_FEATURES = LINFORMER_K, PERFORMER_FEATURES
 SUPPORTED = "ViT/DeiT (timm VisionTransformer) and T2T-ViT models"
 
 
