@@ -154,3 +154,13 @@ def test_compress_refuses_bad_attention_options_in_one_line(cli_fast, tmp_path, 
     result = cli_fast("compress", *args, "--data", "synthetic", "--formats", "onnx", "--out", str(tmp_path / "r"))
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_macs_count_the_fused_attention_kernel():
+    from edgekit.models.complexity import count_macs
+
+    model = tiny("test_vit")
+    fused = count_macs(model, PX)
+    for block in model.blocks:
+        block.attn.fused_attn = False  # softmax(q k^T) v as explicit matmuls, which the counter always saw
+    assert count_macs(model, PX) == fused
