@@ -145,8 +145,8 @@ def attention_line(report: dict) -> list[str]:
     swap = report.get("attention")
     if not swap:
         return []
-    size = (f"keys/values projected to {swap['projected']} of {swap['tokens']} tokens" if "projected" in swap
-            else f"{swap['features']} random features")
+    size = (f"keys/values of {', '.join(map(str, swap['tokens']))} tokens projected to "
+            f"{', '.join(map(str, swap['projected']))}" if "projected" in swap else f"{swap['features']} random features")
     return [f"- attention: **{swap['attention']}** ({size}) in {swap['layers']} layer(s) of the compressed model; "
             f"the teacher and the baseline files keep {swap['teacher']} attention"]
 

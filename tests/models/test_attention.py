@@ -26,18 +26,22 @@ def tiny(name: str) -> torch.nn.Module:
 @pytest.mark.parametrize("kind", ["linformer", "performer"])
 def test_the_swap_replaces_every_block_attention_and_keeps_weights_and_heads(kind):
     model = tiny("test_t2t_vit")
-    before = {n: m for n, m in model.named_modules() if type(m) is Attention}
+    before = {n: m for n, m in model.named_modules() if type(m).__name__ in ("Attention", "TokenAttention")}
     weights = {n: m.qkv.weight.clone() for n, m in before.items()}
     edit = swap_attention(model, kind, PX, projected=3, features=16)
     cls = LinformerAttention if kind == "linformer" else PerformerAttention
-    assert set(edit["layers"]) == set(before) == {"blocks.0.attn", "blocks.1.attn"}
+    assert set(edit["layers"]) == set(before) == {"tokens_to_token.token0.attn", "tokens_to_token.token1.attn",
+                                                  "blocks.0.attn", "blocks.1.attn"}
     for name, old in before.items():
         new = model.get_submodule(name)
-        assert isinstance(new, cls) and (new.num_heads, new.head_dim) == (old.num_heads, old.head_dim)
+        assert isinstance(new, cls) and new.attn_dim * 3 == old.qkv.out_features
+        assert (new.num_heads, new.head_dim) == (getattr(old, "num_heads", 1), getattr(old, "head_dim", 32))
         assert torch.equal(new.qkv.weight, weights[name]) and new.proj is old.proj
-    assert type(model.tokens_to_token.token0.attn).__name__ == "TokenAttention"  # the T2T layers stay softmax
+    token = model.tokens_to_token.token0.attn  # one head, 3 * 3 * 3 input channels to 32, the residual is v
+    assert (token.num_heads, token.head_dim, token.value_residual) == (1, 32, True)
     if kind == "linformer":
         assert edit["layers"]["blocks.0.attn"] == {"tokens": 5, "projected": 3}  # 2x2 patches + class token
+        assert edit["layers"]["tokens_to_token.token0.attn"] == {"tokens": 64, "projected": 3}  # 8x8 soft split
         assert model.blocks[0].attn.key_proj.shape == (3, 5)
     else:
         assert model.blocks[0].attn.projection.shape == (16, 32)
@@ -57,6 +61,11 @@ def test_linformer_with_identity_projections_at_k_equal_tokens_is_softmax_attent
     shorter = LinformerAttention(copy.deepcopy(source), tokens=9, projected=3)
     assert (shorter(x) - expected).abs().max() > 1e-3  # projected to 3 rows it is another function
     torch.testing.assert_close(pooling_matrix(3, 9).sum(1), torch.ones(3))  # each row a mean
+    from edgekit.models.families.t2t_vit import TokenAttention
+
+    token = TokenAttention(27, 16).eval()
+    x = torch.randn(2, 9, 27)
+    torch.testing.assert_close(LinformerAttention(copy.deepcopy(token), 9, 9)(x), token(x), rtol=0, atol=1e-6)
 
 
 def test_performer_estimates_softmax_attention_and_a_wrong_kernel_would_not():

@@ -1,27 +1,33 @@
-"""The part every efficient attention shares with timm's `Attention`: q/k/v and output projections, head layout."""
+"""The part every efficient attention shares with the softmax layer it replaces: q/k/v and output projections, head
+layout, and (T2T-ViT's token layers) the value residual."""
 
 from __future__ import annotations
 
 import torch
-from timm.layers import Attention
 from torch import nn
 
 
 class EfficientAttention(nn.Module):
-    """timm `Attention` with the softmax over all token pairs replaced by `attend(q, k, v)` (subclasses).
+    """A softmax attention layer with the softmax over all token pairs replaced by `attend(q, k, v)` (subclasses).
 
-    Built from a timm `Attention`, whose sub-layers it takes over as they are (`qkv`, `q_norm`, `k_norm`, `norm`,
-    `proj`, dropouts): the weights, the state-dict names, `num_heads` and `head_dim` stay, so a softmax checkpoint's
-    tensors load into it and the head layout is the one pruning left.
+    Built from timm's `Attention` or T2T-ViT's `TokenAttention`, whose sub-layers it takes over as they are (`qkv`,
+    `proj`, and timm's `q_norm`, `k_norm`, `norm`, dropouts): the weights, the state-dict names, `num_heads` and
+    `head_dim` stay, so a softmax checkpoint's tensors load into it and the head layout is the one pruning left.
+    A `TokenAttention` (one head, wider input than output) keeps its residual: v + proj(attention).
     """
 
-    def __init__(self, source: Attention):
+    def __init__(self, source: nn.Module):
         super().__init__()
-        self.num_heads, self.head_dim, self.attn_dim = source.num_heads, source.head_dim, source.attn_dim
-        self.scale = source.scale
-        self.qkv, self.q_norm, self.k_norm = source.qkv, source.q_norm, source.k_norm
-        self.attn_drop, self.norm, self.proj, self.proj_drop = source.attn_drop, source.norm, source.proj, \
-            source.proj_drop
+        self.qkv, self.proj = source.qkv, source.proj
+        self.num_heads = getattr(source, "num_heads", 1)
+        self.head_dim = getattr(source, "head_dim", source.qkv.out_features // (3 * self.num_heads))
+        self.attn_dim = self.num_heads * self.head_dim
+        self.scale = getattr(source, "scale", self.head_dim ** -0.5)
+        self.value_residual = not hasattr(source, "num_heads")  # T2T-ViT's TokenAttention
+        for name in ("q_norm", "k_norm", "norm"):
+            setattr(self, name, getattr(source, name, None) or nn.Identity())
+        for name in ("attn_drop", "proj_drop"):
+            setattr(self, name, getattr(source, name, None) or nn.Dropout(0.0))
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """(B, H, N, D) q, k, v -> (B, H, N, D)."""
@@ -33,6 +39,8 @@ class EfficientAttention(nn.Module):
         batch, tokens, _ = x.shape
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
-        x = self.attend(self.q_norm(q), self.k_norm(k), v)
-        x = x.transpose(1, 2).reshape(batch, tokens, self.attn_dim)
-        return self.proj_drop(self.proj(self.norm(x)))
+        out = self.attend(self.q_norm(q), self.k_norm(k), v)
+        if self.value_residual:
+            return (v + self.proj(out)).squeeze(1)
+        out = out.transpose(1, 2).reshape(batch, tokens, self.attn_dim)
+        return self.proj_drop(self.proj(self.norm(out)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import Attention
 from torch import nn
 
 from edgekit.models.attention.base import EfficientAttention
@@ -30,7 +29,7 @@ def pooling_matrix(projected: int, tokens: int) -> torch.Tensor:
 class LinformerAttention(EfficientAttention):
     """softmax(q (E k)^T * scale) (F v), E and F learned (projected x tokens)."""
 
-    def __init__(self, source: Attention, tokens: int, projected: int):
+    def __init__(self, source: nn.Module, tokens: int, projected: int):
         super().__init__(source)
         if not 1 <= projected <= tokens:
             raise ValueError(f"Linformer's projected length must be in [1, {tokens}] (the tokens), got {projected}")

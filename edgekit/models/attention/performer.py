@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
-from timm.layers import Attention
+from torch import nn
 
 from edgekit.models.attention.base import EfficientAttention
 
@@ -42,7 +42,7 @@ def positive_features(x: torch.Tensor, projection: torch.Tensor, dims: tuple[int
 class PerformerAttention(EfficientAttention):
     """phi(q) (phi(k)^T v) / (phi(q) phi(k)^T 1) with FAVOR+ features; q and k scaled by scale^(1/2) each."""
 
-    def __init__(self, source: Attention, features: int, seed: int = 0):
+    def __init__(self, source: nn.Module, features: int, seed: int = 0):
         super().__init__(source)
         self.features, self.seed = features, seed
         projection = orthogonal_features(features, self.head_dim, torch.Generator().manual_seed(seed))

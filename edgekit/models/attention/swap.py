@@ -3,7 +3,8 @@ that swap on a rebuilt model (a checkpoint's `attention` edit).
 
 Applies to timm `VisionTransformer` models (ViT, DeiT and their timm relatives) and edgekit's T2T-ViT, whose
 transformer blocks use timm's `Attention`: those layers are replaced, keeping q/k/v/proj weights, `num_heads` and
-`head_dim`. T2T-ViT's tokens-to-token layers (single-head attention over the soft splits) keep softmax attention.
+`head_dim`. In T2T-ViT the tokens-to-token layers' single-head attention over the soft splits (3136 tokens at
+224 px, 4x the backbone's per side) is replaced too, as the paper's T2T-ViT-7/12 use Performer layers there.
 """
 
 from __future__ import annotations
@@ -28,14 +29,21 @@ def _families() -> tuple[type, ...]:
     return (VisionTransformer, T2TViT)
 
 
-def softmax_layers(model: torch.nn.Module, name: str = "the model") -> dict[str, Attention]:
-    """The timm `Attention` layers a swap replaces; refuses models of other families and gated attention."""
+def _softmax_types() -> tuple[type, ...]:
+    from edgekit.models.families.t2t_vit import TokenAttention
+
+    return (Attention, TokenAttention)
+
+
+def softmax_layers(model: torch.nn.Module, name: str = "the model") -> dict[str, torch.nn.Module]:
+    """The softmax attention layers a swap replaces (timm `Attention`, T2T-ViT's `TokenAttention`); refuses models
+    of other families and gated attention."""
     if not isinstance(model, _families()):
         raise EdgekitError(f"--attention linformer|performer applies to {SUPPORTED}; {name} is a "
                            f"{type(model).__name__}")
     if any(isinstance(m, EfficientAttention) for m in model.modules()):
         raise EdgekitError(f"{name} already has efficient attention: swap a softmax model")
-    layers = {n: m for n, m in model.named_modules() if type(m) is Attention}
+    layers = {n: m for n, m in model.named_modules() if type(m) in _softmax_types()}
     if not layers:
         raise EdgekitError(f"{name} has no timm Attention layer to swap (its blocks use another attention)")
     gated = [n for n, m in layers.items() if getattr(m, "gate", None) is not None]
@@ -44,7 +52,7 @@ def softmax_layers(model: torch.nn.Module, name: str = "the model") -> dict[str,
     return layers
 
 
-def token_counts(model: torch.nn.Module, layers: dict[str, Attention], img_size: int) -> dict[str, int]:
+def token_counts(model: torch.nn.Module, layers: dict[str, torch.nn.Module], img_size: int) -> dict[str, int]:
     """Tokens each layer sees at `img_size` (one forward pass of a zero image)."""
     counts: dict[str, int] = {}
     hooks = [layer.register_forward_pre_hook(lambda m, args, n=n: counts.__setitem__(n, args[0].shape[1]))
@@ -59,7 +67,7 @@ def token_counts(model: torch.nn.Module, layers: dict[str, Attention], img_size:
     return counts
 
 
-def _build(kind: str, layer: Attention, settings: dict) -> EfficientAttention:
+def _build(kind: str, layer: torch.nn.Module, settings: dict) -> EfficientAttention:
     if kind == "linformer":
         return LinformerAttention(layer, settings["tokens"], settings["projected"])
     if kind == "performer":
@@ -100,7 +108,7 @@ def swap_attention(model: torch.nn.Module, kind: str, img_size: int, *, projecte
     return edit
 
 
-def replay_attention(model: torch.nn.Module, edit: dict, layers: dict[str, Attention] | None = None) -> None:
+def replay_attention(model: torch.nn.Module, edit: dict, layers: dict[str, torch.nn.Module] | None = None) -> None:
     """Apply a recorded swap to a freshly built (and already pruned) model; its weights are loaded afterwards."""
     layers = softmax_layers(model) if layers is None else layers
     missing = [n for n in edit["layers"] if n not in layers]
@@ -111,11 +119,12 @@ def replay_attention(model: torch.nn.Module, edit: dict, layers: dict[str, Atten
 
 
 def describe(edit: dict) -> dict:
-    """The report's summary of a swap: the attention, how many layers, its size setting."""
-    settings = next(iter(edit["layers"].values()))
-    summary = {"attention": edit["attention"], "layers": len(edit["layers"]), "teacher": "softmax"}
+    """The report's summary of a swap: the attention, how many layers, its size setting(s)."""
+    layers = list(edit["layers"].values())
+    summary = {"attention": edit["attention"], "layers": len(layers), "teacher": "softmax"}
     if edit["attention"] == "linformer":
-        summary.update(projected=settings["projected"], tokens=settings["tokens"])
+        summary.update(projected=sorted({s["projected"] for s in layers}),
+                       tokens=sorted({s["tokens"] for s in layers}, reverse=True))
     else:
-        summary.update(features=settings["features"])
+        summary.update(features=layers[0]["features"])
     return summary
