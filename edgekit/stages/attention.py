@@ -8,7 +8,7 @@ import dataclasses
 
 from edgekit.core.ui import info
 from edgekit.models.attention.swap import describe as summary
-from edgekit.models.attention.swap import softmax_layers, swap_attention
+from edgekit.models.attention.swap import swap_attention
 from edgekit.models.build import meta_model
 from edgekit.models.complexity import count_macs, count_params
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
@@ -29,8 +29,12 @@ class SwapAttention(ModelStage):
     libraries = ("torch", "timm")
 
     def check(self, node: Node, setting: Setting) -> None:
-        """Refuse families without a supported attention before any work (on a model without weights)."""
-        softmax_layers(meta_model(setting.spec, setting.num_classes, setting.img_size), setting.spec.name)
+        """Refuse an unsupported family or a Linformer k beyond the token count before any work: the swap, tried on
+        the model without weights."""
+        attention = setting.recipe.attention
+        swap_attention(meta_model(setting.spec, setting.num_classes, setting.img_size), attention.kind,
+                       setting.img_size, projected=attention.linformer_k, features=attention.performer_features,
+                       name=setting.spec.name)
 
     def describe(self, node: Node, setting: Setting) -> str:
         return f"{node.options.attention.kind} attention ({settings(node.options.attention)}) in place of softmax"

@@ -158,6 +158,8 @@ def test_compress_prunes_swaps_distils_and_verifies(cli, tmp_path):
     (("test_vit", "--linformer-k", "8"), "--linformer-k sets linformer attention: add --attention linformer"),
     (("test_vit", "--attention", "performer", "--linformer-k", "8"), "add --attention linformer"),
     (("test_vit", "--attention", "bigbird"), "'bigbird' is not one of"),
+    (("test_vit", "--img-size", "32", "--attention", "linformer", "--linformer-k", "9"),
+     "--linformer-k 9: test_vit has 5 tokens at 32 px, so k must be in [1, 5]"),
 ])
 def test_compress_refuses_bad_attention_options_in_one_line(cli_fast, tmp_path, args, message):
     result = cli_fast("compress", *args, "--data", "synthetic", "--formats", "onnx", "--out", str(tmp_path / "r"))
