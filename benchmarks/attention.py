@@ -173,8 +173,11 @@ def markdown(result: dict) -> str:
              f"CPU: {env['cpu']} ({' '.join(env['flags'])}) · 1 thread · torch {env['torch']} · "
              f"{result['command']}\n",
              "Per runtime, the three files of a model and size are timed interleaved in one process; speed-up = "
-             "softmax p50 / p50. Peak RSS: a fresh process that loads and runs the file. Parity: max |logit "
-             "difference| vs PyTorch on one image.\n",
+             "softmax p50 / p50. Peak RSS: a fresh process that loads and runs the file (ExecuTorch's Python "
+             "runtime imports torch, hence its size). Parity: max |logit difference| vs PyTorch on one image. "
+             f"Linformer k = {result['settings']['linformer_k']}, Performer {result['settings']['performer_features']}"
+             " random features per head. Tokens: those of the first swapped layer (for T2T-ViT its first token "
+             "layer; its backbone has 1/16 as many).\n",
              "| model | px | tokens | runtime | attention | MMACs | p50 ms | speed-up | peak RSS MiB | parity | "
              "export s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {"onnx": 0, "tflite": 1, "pte": 2}
@@ -258,7 +261,9 @@ def main() -> None:
     torch.set_num_threads(1)
     cpu, flags = cpu_info()
     result = {"env": {"cpu": cpu, "flags": flags, "torch": torch.__version__, "threads": 1},
-              "command": "benchmarks/attention.py " + " ".join(sys.argv[1:]), "latency": [], "accuracy": []}
+              "command": "benchmarks/attention.py " + " ".join(sys.argv[1:]), "latency": [], "accuracy": [],
+              "settings": {"linformer_k": args.linformer_k or "min(64, tokens)",
+                           "performer_features": args.performer_features}}
     if not args.no_latency:
         result["latency"] = latency_rows(names, [int(s) for s in args.sizes.split(",")], args.formats, args)
     if args.accuracy:
