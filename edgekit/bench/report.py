@@ -141,6 +141,17 @@ def _architecture(report: dict) -> str:
     return f"architecture: `{report['model']}` from model plugin `{source}`"
 
 
+def attention_line(report: dict) -> list[str]:
+    """The compressed model's efficient attention (--attention), when it has one."""
+    swap = report.get("attention")
+    if not swap:
+        return []
+    size = (f"keys/values of {', '.join(map(str, swap['tokens']))} tokens projected to "
+            f"{', '.join(map(str, swap['projected']))}" if "projected" in swap else f"{swap['features']} random features")
+    return [f"- attention: **{swap['attention']}** ({size}) in {swap['layers']} layer(s) of the compressed model; "
+            f"the teacher and the baseline files keep {swap['teacher']} attention"]
+
+
 def markdown(report: dict) -> str:
     env = report["env"]
     lines = [f"# edgekit report: {report['model']}", "",
@@ -148,6 +159,7 @@ def markdown(report: dict) -> str:
              f"- data: `{report['data']}`", f"- edgekit {report['edgekit_version']}, torch {env.get('torch')}, "
              f"threads {env['threads']} on {env['cpu']} ({' '.join(env['flags'])})",
              f"- verdict: {'all artifacts verified' if report['ok'] else '**some artifacts FAILED verification**'}", ""]
+    lines[-1:-1] = attention_line(report)
     if report.get("accuracy_pytorch"):
         acc, base = report["accuracy_pytorch"], report.get("baseline_accuracy_pytorch")
         lines += [f"PyTorch top-1 {acc['top1']:.2f}% / top-5 {acc['top5']:.2f}% on {acc['n']} images of "

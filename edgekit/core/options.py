@@ -223,6 +223,35 @@ def parse_prune_target(text: str) -> tuple[str, float]:
     return metric, fraction
 
 
+#: attention kinds of --attention; edgekit.models.attention builds the efficient ones
+ATTENTION_KINDS = ("softmax", "linformer", "performer")
+#: Linformer's projected length (capped at the token count) and Performer's random features, by default
+LINFORMER_K = 64
+PERFORMER_FEATURES = 128
+
+
+class AttentionOptions(Section):
+    """Efficient attention in the compressed model (ViT/DeiT, T2T-ViT): Linformer or Performer attention replace the
+    softmax attention of its transformer blocks after pruning; recovery distils it from the softmax teacher."""
+
+    kind: Literal["softmax", "linformer", "performer"] = option(
+        "softmax", "softmax (unchanged) | linformer (low-rank keys/values) | performer (FAVOR+ random features)",
+        flat="attention")
+    linformer_k: int | None = option(None, f"Linformer's projected length of keys/values (default: "
+                                           f"min({LINFORMER_K}, tokens))", ge=1)
+    performer_features: int = option(PERFORMER_FEATURES, "Performer's random features per head", ge=1)
+
+    @model_validator(mode="after")
+    def _settings_of_the_chosen_kind(self) -> "AttentionOptions":
+        for field, kind in (("linformer_k", "linformer"), ("performer_features", "performer")):
+            if field in self.model_fields_set and self.kind != kind:
+                raise ValueError(f"--{field.replace('_', '-')} sets {kind} attention: add --attention {kind}")
+        return self
+
+    def enabled(self) -> bool:
+        return self.kind != "softmax"
+
+
 class RecoverOptions(Section):
     """Recovery after pruning: knowledge distillation from the FP32 teacher, or fine-tuning on labels."""
 
@@ -310,12 +339,14 @@ class BudgetOptions(Section):
 #: section name -> options model, in the order the help and the docs show them
 SECTIONS: dict[str, type[Section]] = {
     "data": DataOptions, "teacher": TeacherOptions, "train": TrainOptions, "prune": PruneOptions,
+    "attention": AttentionOptions,
     "recover": RecoverOptions, "int8": Int8Options, "export": ExportOptions, "bench": BenchOptions,
     "budget": BudgetOptions,
 }
 #: the help panel of each section
 PANELS: dict[str, str] = {
     "data": "Data", "teacher": "Teacher weights", "train": "Training", "prune": "Pruning",
+    "attention": "Efficient attention",
     "recover": "Recovery (distillation / fine-tuning)", "int8": "INT8 quantization", "export": "Export and verify",
     "bench": "Benchmark", "budget": "Budget gate",
 }

@@ -26,6 +26,7 @@ from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.io import read_yaml
 from edgekit.core.options import (
     SECTIONS,
+    AttentionOptions,
     BenchOptions,
     BudgetOptions,
     DataOptions,
@@ -61,6 +62,7 @@ class Recipe(BaseModel):
     teacher: TeacherOptions = Field(default_factory=TeacherOptions)
     train: TrainOptions = Field(default_factory=TrainOptions)
     prune: PruneOptions = Field(default_factory=PruneOptions)
+    attention: AttentionOptions = Field(default_factory=AttentionOptions)
     recover: RecoverOptions = Field(default_factory=RecoverOptions)
     int8: Int8Options = Field(default_factory=Int8Options)
     export: ExportOptions = Field(default_factory=ExportOptions)
@@ -75,6 +77,7 @@ class Recipe(BaseModel):
     @model_validator(mode="after")
     def _cross_section_rules(self) -> "Recipe":
         compressing = self.prune.enabled() or self.int8.enabled
+        compressing = compressing or self.attention.enabled()
         if self.recover.kd and not compressing:
             raise ValueError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
                              "(or --prune-target) or --int8")

@@ -98,8 +98,12 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelDescription]:
 
 
 def replay_edit(model: torch.nn.Module, edit: dict, directory: Path) -> None:
-    """Re-apply one recorded structural edit (pruned widths) before the weights are loaded."""
+    """Re-apply one recorded structural edit (pruned widths, swapped attention) before the weights are loaded."""
     kind = edit.get("kind") if isinstance(edit, dict) else None
+    if kind == "attention":  # the softmax attention swapped for Linformer/Performer (edgekit.models.attention)
+        from edgekit.models.attention import replay_attention
+
+        return replay_attention(model, edit)
     if kind != "prune":
         raise EdgekitError(f"'{directory}' records a structural edit ({kind!r}) this edgekit version cannot replay")
     from edgekit.models.structure import replay

@@ -137,6 +137,10 @@ def build_report(plan, steps: dict, command: str) -> tuple[dict, dict[str, Path]
     ).model_dump(mode="json")
     if plan.setting.reference is not None:
         report["reference"] = reference_summary(plan)
+    swapped = _output(plan, steps, "attention")
+    if swapped is not None:  # the compressed model's attention (the teacher and the baseline files keep softmax)
+        report["attention"] = {k: swapped.metrics[k] for k in ("attention", "teacher", "layers", "projected",
+                                                               "tokens", "features") if k in swapped.metrics}
     device_envs = [steps[n.id].output.record.device_env for n in plan.nodes if n.stage.name == "bench"
                    and n.id in steps and getattr(steps[n.id].output.record, "device_env", None)]
     if device_envs:

@@ -32,6 +32,7 @@ from edgekit.stages import (
     Kd,
     Prune,
     Reference,
+    SwapAttention,
     Teacher,
     Verify,
 )
@@ -45,9 +46,11 @@ from edgekit.stages.training_recipe import apply_training_recipe
 DEFAULT_NUM_CLASSES = 1000
 #: options that switch a stage on or off, or shape the plan itself: never "unused"
 STRUCTURAL = {"prune.ratio", "prune.target", "int8.enabled", "bench.enabled", "recover.kd", "export.formats"}
+STRUCTURAL.add("attention.kind")
 #: what to do to bring a section's stage into the plan
 SECTION_HINT = {"prune": "add --prune R or --prune-target", "recover": "recovery follows --prune R",
                 "int8": "add --int8", "bench": "drop --no-bench",
+                "attention": "add --attention linformer|performer",
                 "train": "nothing trains: the teacher has its weights or the data no labels, and no recovery follows",
                 "export": "add --int8 and tflite to --formats", "budget": "add --budget FILE"}
 
@@ -149,6 +152,9 @@ def lay_out(setting: Setting) -> Plan:
     plan.chain.append(teacher)
     if recipe.prune.enabled():
         plan.chain.append(plan.add(Prune(), {"model": teacher}))
+    if recipe.attention.enabled():  # the student's attention, after pruning (which cannot follow the swap)
+        plan.chain.append(plan.add(SwapAttention(), {"model": plan.final}))
+    if plan.compressed:
         recover = _recovery(setting)
         if recover is not None:
             plan.chain.append(plan.add(recover, {"model": plan.final, "teacher": teacher}))

@@ -174,3 +174,11 @@ HANDLERS.add(f"{_DYNAMIC}.DynamicConv2d", AttentionHandler(
     "dynamicconv", "custom", pruner=_dynamic_conv_pruner(False), check=_check_dynamic_conv))
 HANDLERS.add(f"{_DYNAMIC}.DepthwiseDynamicConv2d", AttentionHandler(
     "dynamicconv", "custom", pruner=_dynamic_conv_pruner(True)))
+
+# Efficient attention (edgekit.models.attention): Linformer's token projections are sized by the token count and
+# Performer's random features by head_dim, which torch-pruning does not follow; compress prunes the softmax model
+# first and swaps its attention afterwards.
+for _efficient in ("linformer.LinformerAttention", "performer.PerformerAttention"):
+    HANDLERS.add(f"edgekit.models.attention.{_efficient}", AttentionHandler(
+        "efficient attention", "refuse", reason="its attention was swapped for Linformer/Performer; prune the "
+        "softmax model, then swap (compress --prune R --attention K does it in that order)"))

@@ -1,5 +1,6 @@
 """The pipeline's stages, one module each; importing this package registers them all (edgekit.stages.STAGES)."""
 
+from edgekit.stages.attention import SwapAttention
 from edgekit.stages.base import (
            STAGES,
            Context,
@@ -21,4 +22,5 @@ from edgekit.stages.teacher import Teacher
 from edgekit.stages.verify import Verify
 
 __all__ = ["STAGES", "Bench", "Context", "Evaluate", "Export", "Finetune", "Gate", "Int8", "Kd", "ModelArtifact",
-           "Node", "Output", "Prune", "Reference", "Setting", "Stage", "Teacher", "Verify"]
+           "Node", "Output", "Prune", "Reference", "Setting", "Stage", "SwapAttention", "Teacher",
+           "Verify"]

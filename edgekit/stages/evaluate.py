@@ -10,7 +10,7 @@ from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 @register
 class Evaluate(Stage):
     name = "evaluate"
-    may_follow = ("teacher", "prune", "kd", "finetune", "int8")
+    may_follow = ("teacher", "prune", "attention", "kd", "finetune", "int8")
     reads = ("data.eval_samples",)
 
     def describe(self, node: Node, setting: Setting) -> str:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 @register
 class Export(Stage):
     name = "export"
-    may_follow = ("teacher", "prune", "kd", "finetune", "int8")
+    may_follow = ("teacher", "prune", "attention", "kd", "finetune", "int8")
     record_type = ExportedFile
 
     def reads_for(self, setting: Setting, node: Node) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[
 class Int8(ModelStage):
     name = "int8"
     version = TRAINER_VERSION
-    may_follow = ("teacher", "prune", "kd", "finetune")
+    may_follow = ("teacher", "prune", "attention", "kd", "finetune")
     reads = ("int8", "seed", "data.eval_samples", "train.batch_size")
     libraries = ("torch", "torchao", "executorch", "nncf")
 

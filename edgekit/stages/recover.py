@@ -30,7 +30,7 @@ def peak_lr(options) -> float:
 class Recover(ModelStage):
     """Fine-tune the pruned student in place of a copy of it; the shared trainer does the work."""
 
-    may_follow = ("prune",)
+    may_follow = ("prune", "attention")
     version = TRAINER_VERSION
     reads = ("train", "seed", "data.eval_samples", "recover.epochs", "recover.lr_base")
     libraries = ("torch", "timm")
