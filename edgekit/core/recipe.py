@@ -76,11 +76,10 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _cross_section_rules(self) -> "Recipe":
-        compressing = self.prune.enabled() or self.int8.enabled
-        compressing = compressing or self.attention.enabled()
+        compressing = self.prune.enabled() or self.int8.enabled or self.attention.enabled()
         if self.recover.kd and not compressing:
             raise ValueError("--kd distils a compressed student from the FP32 teacher: combine it with --prune R "
-                             "(or --prune-target) or --int8")
+                             "(or --prune-target), --int8 or --attention K")
         synthetic = self.data.synthetic()
         if self.recover.kd and synthetic:
             raise ValueError("--kd needs labelled --data (synthetic data has no labels to distil on); drop --kd or "

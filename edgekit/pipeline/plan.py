@@ -45,10 +45,10 @@ from edgekit.stages.training_recipe import apply_training_recipe
 
 DEFAULT_NUM_CLASSES = 1000
 #: options that switch a stage on or off, or shape the plan itself: never "unused"
-STRUCTURAL = {"prune.ratio", "prune.target", "int8.enabled", "bench.enabled", "recover.kd", "export.formats"}
-STRUCTURAL.add("attention.kind")
+STRUCTURAL = {"prune.ratio", "prune.target", "int8.enabled", "bench.enabled", "recover.kd", "export.formats",
+              "attention.kind"}
 #: what to do to bring a section's stage into the plan
-SECTION_HINT = {"prune": "add --prune R or --prune-target", "recover": "recovery follows --prune R",
+SECTION_HINT = {"prune": "add --prune R or --prune-target", "recover": "recovery follows --prune R or --attention K",
                 "int8": "add --int8", "bench": "drop --no-bench",
                 "attention": "add --attention linformer|performer",
                 "train": "nothing trains: the teacher has its weights or the data no labels, and no recovery follows",
