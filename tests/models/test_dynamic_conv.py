@@ -185,17 +185,19 @@ def test_onnx_keeps_per_image_mixing_with_a_dynamic_batch(tmp_path):
     assert np.abs(got - expected).max() < 1e-4 * max(1.0, np.abs(expected).max())
 
 
-def test_compress_prunes_quantizes_and_verifies_in_every_runtime(cli, tmp_path):
+def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_path):
+    """One format per family keeps CI short (its .pte took 74 s here, ONNX a third of that; TFLite: T2T-ViT's
+    test); every format of every family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
-    result = cli("compress", "test_dynamicconv", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                 "--epochs", "1", "--prune", "0.3", "--int8", "ptq", "--formats", "onnx,tflite,pte",
-                 "--calib-samples", "32", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
-                 "--out", str(out))
+    result = cli_fast("compress", "test_dynamicconv", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
+                      "--epochs", "1", "--prune", "0.3", "--int8", "ptq", "--formats", "onnx",
+                      "--calib-samples", "32", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
+                      "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_dynamicconv" and report["source"] == "edgekit.models.families.dynamic_conv"
     assert report["ok"], [a.get("error") for a in report["artifacts"]]
-    assert [a["format"] for a in report["artifacts"]] == ["onnx", "tflite", "pte"]
+    assert [a["format"] for a in report["artifacts"]] == ["onnx"]
     for artifact, baseline in zip(report["artifacts"], report["baseline"]):
         assert artifact["precision"] == "int8" and artifact["status"] == "ok" and artifact["parity"]["passed"]
         assert baseline["precision"] == "fp32" and baseline["parity"]["passed"]
