@@ -167,8 +167,10 @@ def test_ctrl_c_mid_run_removes_the_device_folder(sshd, tiny_files):
 
     # 2M runs of the tiny file keep the worker timing for a minute; --min-seconds would not (a fast model's timing
     # stops at MAX_RUNS, 20,000 runs, under a second here: the SIGINT then came after the bench had finished)
+    # a shell's background job ignores SIGINT and its children inherit that: the bench gets a terminal's default
     proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(tiny_files["pte"]), "--device", sshd.spec,
-                             "--runs", "2000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+                             "--runs", "2000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(runs.glob("*/request*")):
         time.sleep(0.05)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_data
 
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import create
@@ -77,18 +78,6 @@ def test_training_gates_pass_gradients_and_the_cost_is_the_mean_gate():
     model.set_gate_mode("soft")
     with pytest.raises(ValueError):
         model.set_gate_mode("gumbel")
-
-
-def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
-    from edgekit.data.base import DataBundle, TensorImages
-    from edgekit.models.build import Preprocessing
-
-    prep = Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", 1.0)
-    images = torch.randint(0, 255, (n, 1, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    labels = torch.arange(n) % classes
-    return DataBundle("tiny", train=TensorImages(images, labels, size, prep, train=True),
-                      val=TensorImages(images[:16], labels[:16], size, prep, train=False), num_classes=classes,
-                      class_names=None, has_labels=True)
 
 
 def test_the_shared_trainer_adds_the_gate_cost_in_training_and_distillation():

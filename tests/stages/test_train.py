@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny_data import tiny_data
 
 from edgekit.models import resolve
 from edgekit.models.build import create
@@ -104,18 +105,6 @@ def test_schedule_warms_up_linearly_to_the_peak_then_decays_by_a_cosine():
     assert lrs[:warmup + 1] == pytest.approx([config.lr * t / warmup for t in range(warmup + 1)])
     cosine = [config.lr * (1 + math.cos(math.pi * t / (steps - warmup))) / 2 for t in range(steps - warmup)]
     assert lrs[warmup:] == pytest.approx(cosine) and max(lrs) == pytest.approx(config.lr)
-
-
-def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
-    from edgekit.data.base import DataBundle, TensorImages
-    from edgekit.models.build import Preprocessing
-
-    prep = Preprocessing((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", 1.0)
-    images = torch.randint(0, 255, (n, 1, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    labels = torch.arange(n) % classes
-    return DataBundle("tiny", train=TensorImages(images, labels, size, prep, train=True),
-                      val=TensorImages(images[:16], labels[:16], size, prep, train=False), num_classes=classes,
-                      class_names=None, has_labels=True)
 
 
 def trained(config: TrainConfig, objective=None) -> dict[str, torch.Tensor]:
