@@ -22,20 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from tiny_budget import machine
+
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "t2t_vit_7", "dynamicconv_mbv3_small", "skipnet_resnet18")
 REFERENCE = "resnet18"
 FORMATS = ("onnx", "tflite", "pte")
 #: "within 3 points of resnet18" (issue 15)
 MAX_GAP = 3.0
-
-
-def machine() -> dict:
-    """The CPU's name and SIMD flags (the runtime worker's probe), and the core count."""
-    from edgekit.runtimes.worker import cpu_info
-
-    name, flags = cpu_info()
-    return {"cpu": name, "simd": flags, "cores": os.cpu_count()}
 
 
 def command(model: str, args: argparse.Namespace, out: Path) -> list[str]:
