@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from tiny_budget import machine
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -147,7 +149,9 @@ def ablation(args) -> None:
         rows.append({**summary(name, report, timing, "teacher"), "flags": " ".join(flags),
                      "recipe": report.get("training_recipe", {}).get("name")})
         base = rows[0]["top1_pytorch"]
-        lines = [f"Teachers of {args.model} at {args.img_size} px, {args.teacher_epochs} epoch(s), batch "
+        host = machine()
+        lines = [f"CPU: {host['cpu']} · SIMD: {', '.join(host['simd'])} · {host['cores']} cores", "",
+                 f"Teachers of {args.model} at {args.img_size} px, {args.teacher_epochs} epoch(s), batch "
                  f"{args.batch_size}, {'all 60k' if not args.subset else args.subset} training images; top-1 on the "
                  "full 10k test split.", "",
                  "| teacher | flags | top-1 | vs family recipe | trainer img/s | train s | wall s |",
@@ -157,7 +161,7 @@ def ablation(args) -> None:
                          f"{r['top1_pytorch'] - base:+.2f} | {r['train_img_per_s']} | {r['train_s']} | {r['wall_s']} |")
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "train_kd_ablation.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                                     "rows": rows}, indent=2) + "\n")
+                                                                     **host, "rows": rows}, indent=2) + "\n")
         (args.out / "train_kd_ablation.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines), flush=True)
 
@@ -168,11 +172,14 @@ def write(args, rows: dict[str, dict]) -> None:
     table = [rows[name] for name in order if name in rows]
     teacher = (rows.get("teacher") or {}).get("top1_pytorch")
     args.out.mkdir(parents=True, exist_ok=True)
+    host = machine()
     (args.out / f"{args.name}.json").write_text(json.dumps({"args": vars(args) | {"work": str(args.work),
-                                                        "out": str(args.out)}, "cpu_count": os.cpu_count(),
+                                                        "out": str(args.out)}, **host, "cpu_count": os.cpu_count(),
                                                         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                                                         "rows": table}, indent=2) + "\n")
-    lines = ["| run | top-1 PyTorch | vs teacher | top-1 ONNX | params | MMACs | ONNX p50 ms | trainer img/s | epochs "
+    lines = [f"CPU: {host['cpu']} · SIMD: {', '.join(host['simd'])} · {host['cores']} cores · teacher flags "
+             f"`{args.teacher_flags}`", "",
+             "| run | top-1 PyTorch | vs teacher | top-1 ONNX | params | MMACs | ONNX p50 ms | trainer img/s | epochs "
              "| train s | wall s | CPU s | threads |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 import numpy as np
@@ -28,20 +29,45 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
 def evaluate(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, dataset_name: str,
              batch_size: int = 64, label: str = "evaluate") -> dict | None:
     """Run `logits_fn` over `dataset`; None when the data has no labels (never a made-up number)."""
+    collected = collect(logits_fn, dataset, batch_size, label)
+    return None if collected is None else accuracy_of(*collected, dataset_name)
+
+
+def collect(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, batch_size: int = 64,
+            label: str = "evaluate") -> tuple[np.ndarray, np.ndarray] | None:
+    """The logits of `logits_fn` over a labelled `dataset` and its labels, in order, with a progress bar showing
+    the running top-1; None as soon as a batch has no labels."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    correct1 = correct5 = seen = 0
+    outputs, targets, correct = [], [], 0
     with progress() as bar:
         task = bar.add_task(label, total=len(dataset), status="")
         for images, labels in loader:
             if (labels < 0).any():
                 return None
-            top1, top5 = topk_correct(torch.from_numpy(np.asarray(logits_fn(images.numpy()))), labels)
-            correct1, correct5, seen = correct1 + top1, correct5 + top5, seen + len(labels)
-            bar.update(task, advance=len(labels), status=f"top-1 {100 * correct1 / seen:.2f}%")
-    if seen == 0:
+            logits = np.asarray(logits_fn(images.numpy()), dtype=np.float32)
+            outputs.append(logits)
+            targets.append(labels.numpy())
+            correct += int((logits.argmax(1) == targets[-1]).sum())
+            seen = sum(len(t) for t in targets)
+            bar.update(task, advance=len(labels), status=f"top-1 {100 * correct / seen:.2f}%")
+    if not targets:
         return None
-    return {"top1": round(100 * correct1 / seen, 3), "top5": round(100 * correct5 / seen, 3), "n": seen,
-            "dataset": dataset_name}
+    return np.concatenate(outputs), np.concatenate(targets)
+
+
+#: module -> {n: (dataset, logits, labels)}: a model's logits over a validation pass, kept while the model lives
+_PYTORCH_LOGITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def pytorch_logits(model: torch.nn.Module, dataset: Dataset, n: int | None,
+                   label: str = "accuracy pytorch") -> tuple[np.ndarray, np.ndarray] | None:
+    """`model`'s logits and the labels over the first `n` items of `dataset` (`collect`), computed once per model
+    and dataset: the evaluate stage and every file's verification of that model share one pass."""
+    memo = _PYTORCH_LOGITS.setdefault(model, {})
+    hit = memo.get(n)
+    if hit is None or hit[0] is not dataset:
+        hit = memo[n] = (dataset, collect(torch_logits_fn(model), limited(dataset, n), label=label))
+    return hit[1]
 
 
 def stacked(dataset: Dataset, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ import numpy as np
 from edgekit.runtimes.worker import MAX_RUNS, ROUND, interleaved, time_calls
 from edgekit.runtimes.worker import example_input as random_batch
 
-__all__ = ["MAX_RUNS", "ROUND", "example_input", "interleaved", "latency_record", "measure_latency", "parity",
-           "summarize", "time_calls"]
+__all__ = ["MAX_RUNS", "ROUND", "example_input", "fidelity", "interleaved", "latency_record", "measure_latency",
+           "parity", "summarize", "time_calls"]
 
 def example_input(session, seed: int = 0) -> np.ndarray:
     """A random batch in the session's input shape (dynamic dimensions become 1)."""
@@ -75,3 +75,26 @@ def parity(outputs: np.ndarray, reference: np.ndarray, atol: float, rtol: float 
     return {"max_abs_diff": float(f"{max_diff:.3e}"), "mean_abs_diff": float(f"{diff.mean():.3e}"),
             "top1_agreement": round(float(agree.mean()), 4), "n": int(len(reference)),
             "tolerance": float(f"{tolerance:.3e}"), "passed": passed}
+
+
+def fidelity(outputs: np.ndarray, reference: np.ndarray, tie_tolerance: float, min_agreement: float) -> dict:
+    """Top-1 agreement of runtime logits with PyTorch's over a whole validation pass (the `Fidelity` record).
+
+    A disagreement where PyTorch's own logits for the two classes lie within `tie_tolerance` of each other is a
+    near-tie (any difference within the parity tolerance can flip it): counted and reported, but not failed.
+    `passed` when the share of images that agree or are near-ties reaches `min_agreement` percent.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if outputs.shape != reference.shape or not len(reference):
+        raise ValueError(f"fidelity needs two logit arrays of one shape, got {outputs.shape} and {reference.shape}")
+    theirs, ours = outputs.argmax(1), reference.argmax(1)
+    rows = np.flatnonzero(theirs != ours)
+    margins = reference[rows, ours[rows]] - reference[rows, theirs[rows]]
+    ties = int((margins <= tie_tolerance).sum()) if np.isfinite(outputs).all() else 0
+    n = len(reference)
+    agreement = 100.0 * (n - len(rows)) / n
+    counted = 100.0 * (n - len(rows) + ties) / n
+    return {"n": n, "agreement": round(agreement, 3), "disagreements": int(len(rows)), "near_ties": ties,
+            "tie_tolerance": float(f"{tie_tolerance:.3e}"), "min_agreement": min_agreement,
+            "passed": bool(np.isfinite(outputs).all() and counted >= min_agreement - 1e-9)}

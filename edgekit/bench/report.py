@@ -13,7 +13,7 @@ from edgekit.core.ui import WIDTH, narrow_table
 from edgekit.models.control_flow import REALISED
 from edgekit.models.plugins import FAMILIES
 
-COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "top-1 agree",
+COLUMNS = ("set", "format", "precision", "status", "size MB", "params", "MMACs", "max |diff|", "agrees %",
            "top-1 %", "p50 ms", "p90 ms", "p99 ms", "load ms", "not on fast path")
 TERMINAL_COLUMNS = ("set", "format", "precision", "size MB", "top-1 %", "p50 ms", "speed-up", "status")
 STATUS_STYLE = {"ok": "green", "failed": "bold red"}
@@ -21,12 +21,15 @@ STATUS_STYLE = {"ok": "green", "failed": "bold red"}
 
 def _row(kind: str, a: dict) -> list[str]:
     lat, par, acc = a.get("latency_ms") or {}, a.get("parity") or {}, a.get("accuracy") or {}
+    agrees = (a.get("fidelity") or {}).get("agreement")  # over the validation pass; else the parity images'
+    if agrees is None and par.get("top1_agreement") is not None:
+        agrees = 100 * par["top1_agreement"]
 
     def num(value, fmt):
         return "-" if value is None else format(value, fmt)
 
     return [kind, a["format"], a["precision"], a["status"], f"{a['size_bytes'] / 1e6:.2f}", f"{a['params']:,}",
-            f"{a['macs'] / 1e6:.1f}", num(par.get("max_abs_diff"), ".2e"), num(par.get("top1_agreement"), ".3f"),
+            f"{a['macs'] / 1e6:.1f}", num(par.get("max_abs_diff"), ".2e"), num(agrees, ".2f"),
             num(acc.get("top1"), ".2f"), num(lat.get("p50"), ".3f"), num(lat.get("p90"), ".3f"),
             num(lat.get("p99"), ".3f"), num(a.get("load_ms"), ".1f"), ", ".join(a.get("fallback_ops") or []) or "-"]
 

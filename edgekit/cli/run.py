@@ -13,8 +13,8 @@ from edgekit.core.ui import console, info
 
 COMPRESS_OPTIONS = schema.options(schema.all_paths())
 EXPORT_PATHS = ("model_module", "data.source", "data.img_size", "data.num_classes", "data.eval_samples", "teacher.weights",
-                "teacher.pretrained", "export.formats", "export.parity_samples", "export.parity_atol", "out",
-                "overwrite", "seed", "cache")
+                "teacher.pretrained", "export.formats", "export.parity_samples", "export.parity_atol",
+                "export.min_agreement_fp32", "export.min_agreement_int8", "out", "overwrite", "seed", "cache")
 EXPORT_OPTIONS = [schema.option("data.source", help="inputs for parity (and accuracy, when labelled)",
                                 default="synthetic") if path == "data.source" else schema.option(path)
                   for path in EXPORT_PATHS]

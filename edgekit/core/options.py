@@ -298,6 +298,10 @@ class ExportOptions(Section):
     parity_samples: int = option(32, "images compared with PyTorch per file", ge=1)
     parity_atol: float = option(1e-3, "max |logit difference| of an FP32 file (int8 files: a share of the range)",
                                 gt=0)
+    min_agreement_fp32: float = option(100.0, "min % of validation images whose top-1 matches PyTorch, FP32 "
+                                              "files (near-ties excepted)", ge=0, le=100)
+    min_agreement_int8: float = option(99.0, "min % of validation images whose top-1 matches the quantized "
+                                             "PyTorch model, int8 files (near-ties excepted)", ge=0, le=100)
 
     @field_validator("formats", mode="before")
     @classmethod

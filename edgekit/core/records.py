@@ -29,6 +29,18 @@ class Parity(Record):
     error: str | None = None
 
 
+class Fidelity(Record):
+    """A file's top-1 agreement with its PyTorch reference over the whole validation pass that gives its accuracy."""
+
+    n: int
+    agreement: float  # % of images whose top-1 class matches PyTorch's
+    disagreements: int
+    near_ties: int  # disagreements where PyTorch's own margin between the two classes is within tie_tolerance
+    tie_tolerance: float
+    min_agreement: float  # % required, near-ties counted as agreeing
+    passed: bool
+
+
 class Latency(Record):
     p50: float
     p90: float | None  # None where the device's tool gives no per-run samples (see unavailable)
@@ -87,6 +99,7 @@ class Verification(Record):
     error: str | None = None
     parity: Parity | None = None
     accuracy: Accuracy | None = None
+    fidelity: Fidelity | None = None
     runtime_versions: dict[str, str] = {}
     int8_census: dict | None = None
 
@@ -153,6 +166,7 @@ class ArtifactRecord(FileFacts):
     parity: Parity | None = None
     latency_ms: Latency | None = None
     accuracy: Accuracy | None = None
+    fidelity: Fidelity | None = None
     load_ms: float | None = None
     cold_start: dict | None = None
     runtime_versions: dict[str, str] = {}

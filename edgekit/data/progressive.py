@@ -32,10 +32,25 @@ def progressive_stage(epoch: int, epochs: int, final_size: int, start_fraction: 
     if not 0 <= epoch < epochs or stages < 1 or multiple < 1:
         raise EdgekitError(f"progressive resizing: epoch {epoch} of {epochs}, {stages} stage(s), multiple {multiple}")
     fraction = stage_fraction(epoch, epochs, stages)
-    smallest = multiple * math.ceil(MIN_IMG_SIZE / multiple)
-    grown = final_size * (start_fraction + (1 - start_fraction) * fraction)
-    size = final_size if fraction == 1 else min(final_size, max(smallest, round(grown / multiple) * multiple))
+    size = stage_size(fraction, final_size, start_fraction, multiple)
     if not final_policy.scalable:
         return size, final_policy
     scale = final_policy.magnitude_scale * (start_magnitude + (1 - start_magnitude) * fraction)
     return size, dataclasses.replace(final_policy, magnitude_scale=scale)
+
+
+def stage_size(fraction: float, final_size: int, start_fraction: float, multiple: int) -> int:
+    """The train size `fraction` of the way from the first stage to the last (`stage_fraction`)."""
+    smallest = multiple * math.ceil(MIN_IMG_SIZE / multiple)
+    grown = final_size * (start_fraction + (1 - start_fraction) * fraction)
+    return final_size if fraction == 1 else min(final_size, max(smallest, round(grown / multiple) * multiple))
+
+
+def pixel_share(epochs: int, final_size: int, start_fraction: float | None, multiple: int = 1,
+                stages: int = 4) -> float:
+    """The mean share of the final size's pixels an epoch trains on (1.0 without progressive resizing): the plan's
+    time estimate scales training by it, as compute grows with the pixels."""
+    if not start_fraction or epochs < 1:
+        return 1.0
+    sizes = [stage_size(stage_fraction(e, epochs, stages), final_size, start_fraction, multiple) for e in range(epochs)]
+    return sum((size / final_size) ** 2 for size in sizes) / epochs

@@ -53,6 +53,7 @@ def artifact(plan, steps: dict, fmt: str, role: str) -> tuple[ArtifactRecord, Pa
     name = f"{folder}{FAILED_DIR + '/' if error else ''}{exported.record.file}"
     entry = ArtifactRecord(**exported.record.model_dump(exclude={"file"}), path=name, status=status, error=error,
                            parity=check.parity if check else None, accuracy=check.accuracy if check else None,
+                           fidelity=check.fidelity if check else None,
                            runtime_versions=check.runtime_versions if check else {},
                            int8_census=check.int8_census if check else None,
                            latency_ms=timing.latency_ms if timing else None, load_ms=timing.load_ms if timing else None,

@@ -73,12 +73,13 @@ class Probe:
         return {"train": train, "infer": infer, "single": single, "params": count_params(model)}
 
     def training_seconds(self, epochs: int, n_train: int, n_val: int, batch_size: int,
-                         eval_samples: int | None, teacher_forward: bool = False) -> float:
-        """Epochs of training plus a validation pass after each (KD adds the teacher's forward pass)."""
+                         eval_samples: int | None, teacher_forward: bool = False, pixel_share: float = 1.0) -> float:
+        """Epochs of training plus a validation pass after each (KD adds the teacher's forward pass); training at
+        `pixel_share` of the pixels on average (progressive resizing) costs that share."""
         speeds = self.speeds()
         per_image = speeds["train"] + (speeds["infer"] if teacher_forward else 0.0)
         n_eval = min(eval_samples or n_val, n_val)
-        return epochs * (n_train * per_image + n_eval * speeds["infer"])
+        return epochs * (n_train * per_image * pixel_share + n_eval * speeds["infer"])
 
     def inference_seconds(self, n: int, single: bool = False, int8: bool = False, runtime: str | None = None) -> float:
         """`n` images through the model; an int8 model in PyTorch simulates its rounding in float (slower)."""

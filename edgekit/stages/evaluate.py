@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgekit.bench.accuracy import evaluate, limited, torch_logits_fn
+from edgekit.bench.accuracy import accuracy_of, pytorch_logits
 from edgekit.core.ui import info
 from edgekit.stages.base import Context, Node, Output, Setting, Stage, register
 
@@ -25,8 +25,9 @@ class Evaluate(Stage):
         data = ctx.data
         model = inputs["model"].model
         label = "accuracy pytorch" + (" (compressed)" if node.role != "baseline" else "")
-        accuracy = evaluate(torch_logits_fn(model.module), limited(data.val, node.options.data.eval_samples),
-                            data.name, label=label)
-        info(f"evaluate: PyTorch {model.precision.upper()} top-1 {accuracy['top1']:.2f}% on {accuracy['n']} "
-             f"{data.name} images")
+        collected = pytorch_logits(model.module, data.val, node.options.data.eval_samples, label=label)
+        accuracy = None if collected is None else accuracy_of(*collected, data.name)
+        if accuracy is not None:
+            info(f"evaluate: PyTorch {model.precision.upper()} top-1 {accuracy['top1']:.2f}% on {accuracy['n']} "
+                 f"{data.name} images")
         return Output({"accuracy": accuracy})

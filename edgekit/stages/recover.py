@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 
 from edgekit.core.errors import EdgekitError
 from edgekit.data.batches import fetch, unaugmented
+from edgekit.data.progressive import pixel_share
 from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.distill import Distillation, teacher_logits
@@ -40,10 +42,12 @@ class Recover(ModelStage):
         return f"{epochs(node.options)} epoch(s) on {setting.data.n_train:,} images"
 
     def estimate(self, node: Node, setting: Setting, probe) -> float | None:
-        train_options = node.options.train
-        return probe.training_seconds(epochs(node.options), setting.data.n_train, setting.data.n_val,
+        train_options, n = node.options.train, epochs(node.options)
+        return probe.training_seconds(n, setting.data.n_train, setting.data.n_val,
                                       train_options.batch_size, node.options.data.eval_samples,
-                                      teacher_forward=self.name == "kd")
+                                      teacher_forward=self.name == "kd",
+                                      pixel_share=pixel_share(math.ceil(n), setting.img_size, train_options.progressive,
+                                                              setting.spec.img_multiple))
 
     def objective(self, node: Node, inputs: dict[str, Output], ctx: Context, student):
         return None

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from edgekit.bench.measure import parity, summarize
+from edgekit.bench.measure import fidelity, parity, summarize
 from edgekit.bench.stats import ratio_with_ci
 
 
@@ -110,3 +111,28 @@ def test_cpu_lists_and_pinning():
         with pinned([cpus[0]]) as used:
             assert used == [cpus[0]] and os.sched_getaffinity(0) == {cpus[0]}
         assert os.sched_getaffinity(0) == before
+
+
+def test_fidelity_counts_disagreements_and_passes_at_the_threshold():
+    reference = np.tile(np.eye(4)[[0, 1, 2, 3]], (50, 1))  # 200 rows, margin 1 everywhere
+    outputs = reference.copy()
+    outputs[:1] = outputs[:1, ::-1]  # one real flip: 99.5%
+    result = fidelity(outputs, reference, tie_tolerance=1e-3, min_agreement=99.5)
+    assert (result["n"], result["agreement"], result["disagreements"], result["near_ties"]) == (200, 99.5, 1, 0)
+    assert result["passed"]
+    assert not fidelity(outputs, reference, tie_tolerance=1e-3, min_agreement=100.0)["passed"]
+
+
+def test_fidelity_a_flip_of_a_near_tie_is_reported_not_failed():
+    reference = np.array([[1.0, 1.0 - 1e-5, 0.0], [0.0, 2.0, 0.0]])
+    outputs = np.array([[1.0 - 1e-5, 1.0, 0.0], [0.0, 2.0, 0.0]])
+    result = fidelity(outputs, reference, tie_tolerance=1e-4, min_agreement=100.0)
+    assert (result["agreement"], result["disagreements"], result["near_ties"], result["passed"]) == (50.0, 1, 1, True)
+    assert not fidelity(outputs, reference, tie_tolerance=1e-6, min_agreement=100.0)["passed"]
+
+
+def test_fidelity_non_finite_outputs_fail_and_mismatched_shapes_are_refused():
+    reference = np.eye(3)
+    assert not fidelity(np.full((3, 3), np.nan), reference, 1e-3, 0.0)["passed"]
+    with pytest.raises(ValueError, match="one shape"):
+        fidelity(np.eye(2), reference, 1e-3, 0.0)

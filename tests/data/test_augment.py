@@ -13,7 +13,7 @@ from edgekit.core.errors import EdgekitError
 from edgekit.data.augment import AugmentPolicy, augment_image, item_keys, random_erase
 from edgekit.data.base import TensorImages
 from edgekit.data.batches import fetch, set_epoch, set_policy, set_train_size, unaugmented
-from edgekit.data.progressive import progressive_stage, stage_fraction
+from edgekit.data.progressive import pixel_share, progressive_stage, stage_fraction
 from edgekit.models.build import Preprocessing
 
 PREP = Preprocessing((0.5, 0.4, 0.3), (0.25, 0.2, 0.3), "bicubic", 0.9)
@@ -186,3 +186,9 @@ def test_progressive_stages_grow_size_and_magnitude_to_the_final_ones():
     assert [stage_fraction(e, 8, 4) for e in range(8)] == [0, 0, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1, 1]
     with pytest.raises(EdgekitError, match="start_fraction"):
         progressive_stage(0, 4, 64, 0.0, 16, policy)
+
+
+def test_pixel_share_is_the_mean_share_of_the_final_pixels_trained_on():
+    # sizes 32, 32, 48, 48, 48, 48, 64, 64 (as above): pixel shares 1/4, 1/4, 9/16 × 4, 1, 1
+    assert pixel_share(8, 64, 0.5, 16) == pytest.approx((0.25 * 2 + 9 / 16 * 4 + 2) / 8)
+    assert pixel_share(8, 64, None, 16) == pixel_share(0, 64, 0.5) == 1.0

@@ -31,6 +31,7 @@ def test_a_plugin_package_model_is_pruned_quantized_exported_and_verified_everyw
     result = run(site, "compress", "usernet_tiny", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
                  "--epochs", "1", "--prune", "0.3", "--int8", "--formats", "onnx,tflite,pte", "--qat-epochs", "0.25",
                  "--calib-samples", "64", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
+                 "--min-agreement-int8", "80",  # 1 epoch on 256 images: near-uniform logits
                  "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())

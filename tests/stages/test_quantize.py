@@ -100,7 +100,8 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, ca
     """The chain once with two formats, then with a third: the rerun takes every model stage from the cache."""
     flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,
                  out=tmp_path / "run", runs=5, warmup=1, parity_samples=8, eval_samples=256, tflite_io="float",
-                 overwrite=True)
+                 overwrite=True, min_agreement_int8=80)  # 1 epoch on 512 images: near-uniform logits, near-ties
+    # (the three integer runtimes agree with each other exactly; PyTorch's float simulation differs on ~5%)
     first, _ = run(load_recipe(None, {**flags, "formats": "onnx,tflite"})[0])
     assert not any(s["cached"] for s in first["stages"])
     report, out = run(load_recipe(None, {**flags, "formats": "onnx,tflite,pte"})[0])
@@ -108,6 +109,8 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, ca
     assert {name for name, target in computed} == {"export", "verify", "bench"} and \
         {target for _, target in computed} == {"pte"}  # only the new format's files are new work
     assert [a["sha256"] for a in report["artifacts"][:2]] == [a["sha256"] for a in first["artifacts"]]
+    assert all(a["fidelity"]["n"] == 256 and a["fidelity"]["passed"] for a in report["artifacts"])
+    assert all(b["fidelity"]["agreement"] == 100.0 for b in report["baseline"])  # FP32 files: all 256 images
     names = [s["name"] for s in report["stages"]]
     assert names.index("prune") < names.index("kd") < names.index("int8") < names.index("export")
     stage = next(s for s in report["stages"] if s["name"] == "int8")["metrics"]
