@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import torch
 
+#: A tiny model trained 1 epoch on 256-512 images has near-uniform logits: PyTorch's float simulation of INT8 and the
+#: integer runtimes land on either side of many near-ties, so the tiny INT8 chains gate top-1 agreement at 80%.
+TINY_MIN_AGREEMENT_INT8 = 80
+
+#: `compress` flags of the tiny end-to-end chains (prune 0.3, 1 epoch on 256 Fashion-MNIST images at 32 px)
+TINY_CHAIN_FLAGS = ("--data", "fashion-mnist", "--subset", "256", "--img-size", "32", "--epochs", "1",
+                    "--prune", "0.3", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
+                    "--min-agreement-int8", str(TINY_MIN_AGREEMENT_INT8))
+
 
 def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
     from edgekit.data.base import DataBundle, TensorImages

@@ -38,7 +38,7 @@ def collect(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, bat
     """The logits of `logits_fn` over a labelled `dataset` and its labels, in order, with a progress bar showing
     the running top-1; None as soon as a batch has no labels."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    outputs, targets, correct = [], [], 0
+    outputs, targets, correct, seen = [], [], 0, 0
     with progress() as bar:
         task = bar.add_task(label, total=len(dataset), status="")
         for images, labels in loader:
@@ -48,7 +48,7 @@ def collect(logits_fn: Callable[[np.ndarray], np.ndarray], dataset: Dataset, bat
             outputs.append(logits)
             targets.append(labels.numpy())
             correct += int((logits.argmax(1) == targets[-1]).sum())
-            seen = sum(len(t) for t in targets)
+            seen += len(labels)
             bar.update(task, advance=len(labels), status=f"top-1 {100 * correct / seen:.2f}%")
     if not targets:
         return None

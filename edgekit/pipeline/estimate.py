@@ -4,6 +4,7 @@ seconds earlier runs of each step took here (kept beside the cache), scaled to t
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -12,6 +13,7 @@ import torch
 from edgekit.bench.environment import cpu_info
 from edgekit.core.io import atomic_write_json
 from edgekit.core.paths import cache_dir
+from edgekit.data.progressive import pixel_share
 from edgekit.models.build import create
 from edgekit.models.complexity import count_params
 
@@ -72,14 +74,15 @@ class Probe:
             single = _timed(lambda: model(x[:1]), PROBE_STEPS * 2)
         return {"train": train, "infer": infer, "single": single, "params": count_params(model)}
 
-    def training_seconds(self, epochs: int, n_train: int, n_val: int, batch_size: int,
-                         eval_samples: int | None, teacher_forward: bool = False, pixel_share: float = 1.0) -> float:
-        """Epochs of training plus a validation pass after each (KD adds the teacher's forward pass); training at
-        `pixel_share` of the pixels on average (progressive resizing) costs that share."""
+    def training_seconds(self, epochs: float, n_train: int, n_val: int, eval_samples: int | None,
+                         teacher_forward: bool = False, progressive: float | None = None) -> float:
+        """Epochs of training plus a validation pass after each (KD adds the teacher's forward pass); progressive
+        resizing from `progressive` of the size trains on a share of the pixels and costs that share."""
         speeds = self.speeds()
         per_image = speeds["train"] + (speeds["infer"] if teacher_forward else 0.0)
         n_eval = min(eval_samples or n_val, n_val)
-        return epochs * (n_train * per_image * pixel_share + n_eval * speeds["infer"])
+        share = pixel_share(math.ceil(epochs), self.setting.img_size, progressive, self.setting.spec.img_multiple)
+        return epochs * (n_train * per_image * share + n_eval * speeds["infer"])
 
     def inference_seconds(self, n: int, single: bool = False, int8: bool = False, runtime: str | None = None) -> float:
         """`n` images through the model; an int8 model in PyTorch simulates its rounding in float (slower)."""

@@ -91,7 +91,6 @@ class Prune(ModelStage):
             steps = node.options.prune.steps
             seconds += (steps - 1) * probe.training_seconds(max(1, node.options.train.epochs // steps),
                                                             setting.data.n_train, setting.data.n_val,
-                                                            node.options.train.batch_size,
                                                             node.options.data.eval_samples)
         return seconds
 

@@ -80,7 +80,6 @@ class Int8(ModelStage):
         seconds = probe.inference_seconds(int8.calib_samples) + probe.export_seconds("capture")
         if resolve_mode(int8, setting.data.labelled) == "qat":
             seconds += QAT_COST * probe.training_seconds(int8.qat_epochs, setting.data.n_train, setting.data.n_val,
-                                                         node.options.train.batch_size,
                                                          node.options.data.eval_samples)
         return seconds
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 
 from edgekit.core.errors import EdgekitError
 from edgekit.data.batches import fetch, unaugmented
-from edgekit.data.progressive import pixel_share
 from edgekit.stages import distributed
 from edgekit.stages.base import Context, ModelArtifact, Node, Output, Setting, register
 from edgekit.stages.distill import Distillation, teacher_logits
@@ -43,11 +41,8 @@ class Recover(ModelStage):
 
     def estimate(self, node: Node, setting: Setting, probe) -> float | None:
         train_options, n = node.options.train, epochs(node.options)
-        return probe.training_seconds(n, setting.data.n_train, setting.data.n_val,
-                                      train_options.batch_size, node.options.data.eval_samples,
-                                      teacher_forward=self.name == "kd",
-                                      pixel_share=pixel_share(math.ceil(n), setting.img_size, train_options.progressive,
-                                                              setting.spec.img_multiple))
+        return probe.training_seconds(n, setting.data.n_train, setting.data.n_val, node.options.data.eval_samples,
+                                      teacher_forward=self.name == "kd", progressive=train_options.progressive)
 
     def objective(self, node: Node, inputs: dict[str, Output], ctx: Context, student):
         return None

@@ -13,7 +13,6 @@ import torch
 from edgekit.core.errors import UNTRACEABLE, EdgekitError, UntraceableModel
 from edgekit.core.io import sha256_file
 from edgekit.core.ui import info, quiet_trace
-from edgekit.data.progressive import pixel_share
 from edgekit.exporters.base import trace_failure
 from edgekit.models.build import create, meta_model, probe_forward
 from edgekit.models.checkpoint import (
@@ -111,10 +110,8 @@ class Teacher(ModelStage):
         if not setting.teacher_trains:
             return 0.0
         train = node.options.train
-        return probe.training_seconds(train.epochs, setting.data.n_train, setting.data.n_val, train.batch_size,
-                                      node.options.data.eval_samples,
-                                      pixel_share=pixel_share(train.epochs, setting.img_size, train.progressive,
-                                                              setting.spec.img_multiple))
+        return probe.training_seconds(train.epochs, setting.data.n_train, setting.data.n_val,
+                                      node.options.data.eval_samples, progressive=train.progressive)
 
     def run(self, node: Node, inputs: dict[str, Output], ctx: Context) -> Output:
         setting, options = ctx.setting, node.options

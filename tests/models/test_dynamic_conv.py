@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_data import TINY_CHAIN_FLAGS
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgekit.models import MODELS, resolve
@@ -189,11 +190,8 @@ def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_pat
     """One format per family keeps CI short (its .pte took 74 s here, ONNX a third of that; TFLite: T2T-ViT's
     test); every format of every family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
-    result = cli_fast("compress", "test_dynamicconv", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                      "--epochs", "1", "--prune", "0.3", "--int8", "ptq", "--formats", "onnx",
-                      "--calib-samples", "32", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
-                      "--min-agreement-int8", "80",  # 1 epoch on 256 images: near-uniform logits
-                      "--out", str(out))
+    result = cli_fast("compress", "test_dynamicconv", *TINY_CHAIN_FLAGS, "--int8", "ptq", "--formats", "onnx",
+                      "--calib-samples", "32", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_dynamicconv" and report["source"] == "edgekit.models.families.dynamic_conv"

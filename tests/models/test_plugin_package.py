@@ -4,6 +4,7 @@ import json
 import textwrap
 
 from plugin_helpers import plugin_distribution, run
+from tiny_data import TINY_CHAIN_FLAGS
 
 USER_MODELS = textwrap.dedent('''\
     """A user's package: one decorated factory, found by edgekit through the `edgekit.models` entry point."""
@@ -28,11 +29,8 @@ def test_a_plugin_package_model_is_pruned_quantized_exported_and_verified_everyw
     site = tmp_path / "site"
     plugin_distribution(site, "usernet", "usernet.models", USER_MODELS)
     out = tmp_path / "run"
-    result = run(site, "compress", "usernet_tiny", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                 "--epochs", "1", "--prune", "0.3", "--int8", "--formats", "onnx,tflite,pte", "--qat-epochs", "0.25",
-                 "--calib-samples", "64", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
-                 "--min-agreement-int8", "80",  # 1 epoch on 256 images: near-uniform logits
-                 "--out", str(out))
+    result = run(site, "compress", "usernet_tiny", *TINY_CHAIN_FLAGS, "--int8", "--formats", "onnx,tflite,pte",
+                 "--qat-epochs", "0.25", "--calib-samples", "64", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "usernet_tiny" and report["timm_id"] is None and report["source"] == "usernet.models"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from tiny_data import tiny_data
+from tiny_data import TINY_CHAIN_FLAGS, tiny_data
 
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import create
@@ -172,11 +172,8 @@ def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_pat
     """One format per family keeps CI short (TFLite: T2T-ViT's test; .pte: the main chain's); every format of every
     family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
-    result = cli_fast("compress", "test_skipnet", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                      "--epochs", "1", "--prune", "0.3", "--int8", "--formats", "onnx", "--qat-epochs", "0.25",
-                      "--calib-samples", "64", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
-                      "--min-agreement-int8", "80",  # 1 epoch on 256 images: near-uniform logits
-                      "--out", str(out))
+    result = cli_fast("compress", "test_skipnet", *TINY_CHAIN_FLAGS, "--int8", "--formats", "onnx",
+                      "--qat-epochs", "0.25", "--calib-samples", "64", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_skipnet" and report["source"] == "edgekit.models.families.skipnet"

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_data import TINY_CHAIN_FLAGS
 
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import create
@@ -89,11 +90,8 @@ def test_compress_prunes_quantizes_and_verifies_in_litert(cli_fast, tmp_path):
     """One format per family keeps CI short (the SkipNet and DynamicConv tests take ONNX); every format of every
     family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
-    result = cli_fast("compress", "test_t2t_vit", "--data", "fashion-mnist", "--subset", "256", "--img-size", "32",
-                      "--epochs", "1", "--prune", "0.3", "--int8", "--formats", "tflite", "--qat-epochs", "0.25",
-                      "--calib-samples", "64", "--eval-samples", "64", "--parity-samples", "8", "--no-bench",
-                      "--min-agreement-int8", "80",  # 1 epoch on 256 images: near-uniform logits
-                      "--out", str(out))
+    result = cli_fast("compress", "test_t2t_vit", *TINY_CHAIN_FLAGS, "--int8", "--formats", "tflite",
+                      "--qat-epochs", "0.25", "--calib-samples", "64", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_t2t_vit" and report["source"] == "edgekit.models.families.t2t_vit"

@@ -17,11 +17,13 @@ def test_the_probe_measures_once_and_scales_with_the_work(tmp_path):
     probe = Probe(plan(tmp_path).setting)
     speeds = probe.speeds()
     assert 0 < speeds["infer"] and 0 < speeds["train"] and speeds["params"] > 0
-    one = probe.training_seconds(1, 1000, 0, 64, None)
-    assert abs(probe.training_seconds(3, 1000, 0, 64, None) - 3 * one) < 1e-9
-    assert abs(probe.training_seconds(1, 2000, 0, 64, None) - 2 * one) < 1e-9
-    assert probe.training_seconds(1, 1000, 0, 64, None, teacher_forward=True) > one
+    one = probe.training_seconds(1, 1000, 0, None)
+    assert abs(probe.training_seconds(3, 1000, 0, None) - 3 * one) < 1e-9
+    assert abs(probe.training_seconds(1, 2000, 0, None) - 2 * one) < 1e-9
+    assert probe.training_seconds(1, 1000, 0, None, teacher_forward=True) > one
     assert Probe(probe.setting).history.probes == probe.history.probes  # remembered beside the cache
+    big = Probe(plan(tmp_path, img_size=64).setting)  # at 32 px every stage is the smallest size, 32 px
+    assert big.training_seconds(4, 1000, 0, None, progressive=0.5) < big.training_seconds(4, 1000, 0, None)
 
 
 def test_export_estimates_come_from_history_once_there_is_one(tmp_path):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from tiny_data import TINY_MIN_AGREEMENT_INT8
 
 from edgekit.core.errors import EdgekitError
 from edgekit.core.options import Int8Options
@@ -100,8 +101,7 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, ca
     """The chain once with two formats, then with a third: the rerun takes every model stage from the cache."""
     flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,
                  out=tmp_path / "run", runs=5, warmup=1, parity_samples=8, eval_samples=256, tflite_io="float",
-                 overwrite=True, min_agreement_int8=80)  # 1 epoch on 512 images: near-uniform logits, near-ties
-    # (the three integer runtimes agree with each other exactly; PyTorch's float simulation differs on ~5%)
+                 overwrite=True, min_agreement_int8=TINY_MIN_AGREEMENT_INT8)
     first, _ = run(load_recipe(None, {**flags, "formats": "onnx,tflite"})[0])
     assert not any(s["cached"] for s in first["stages"])
     report, out = run(load_recipe(None, {**flags, "formats": "onnx,tflite,pte"})[0])
