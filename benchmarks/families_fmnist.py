@@ -1,7 +1,7 @@
 """Do edgekit's own families train as well as ResNet-18, and survive prune 0.3 + INT8 in every runtime?
 
     .venv/bin/python benchmarks/families_fmnist.py                          # the issue's four models
-    .venv/bin/python benchmarks/families_fmnist.py --subset 6000 --epochs 3  # a quicker, smaller run
+    .venv/bin/python benchmarks/families_fmnist.py --subset 12000 --epochs 4 # a longer run (a new table)
     .venv/bin/python benchmarks/families_fmnist.py --models resnet18 t2t_vit_7 --update
 
 Each model runs `edgekit compress MODEL --data fashion-mnist --img-size 64 --subset N --epochs E --recover-epochs R
@@ -87,26 +87,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--img-size", type=int, default=64)
-    parser.add_argument("--subset", type=int, default=12000, help="training images (the test split stays whole)")
-    parser.add_argument("--epochs", type=int, default=4, help="teacher epochs")
+    parser.add_argument("--subset", type=int, default=5000, help="training images (the test split stays whole)")
+    parser.add_argument("--epochs", type=int, default=3, help="teacher epochs")
     parser.add_argument("--recover-epochs", type=float, default=1, help="KD epochs after pruning")
     parser.add_argument("--qat-epochs", type=float, default=0.5)
     parser.add_argument("--update", action="store_true", help="keep the other models' rows of the last results")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    previous = json.loads((args.out / "families_fmnist.json").read_text())["rows"] \
-        if args.update and (args.out / "families_fmnist.json").is_file() else []
-    host = machine()
+    settings = {"img_size": args.img_size, "subset": args.subset, "epochs": args.epochs,
+                "recover_epochs": args.recover_epochs, "qat_epochs": args.qat_epochs}
+    last = json.loads((args.out / "families_fmnist.json").read_text()) \
+        if args.update and (args.out / "families_fmnist.json").is_file() else {"rows": []}
+    changed = {k: (last[k], v) for k, v in settings.items() if k in last and last[k] != v}
+    if changed:  # rows trained differently are not comparable: "within 3 points" needs one setting
+        parser.error("--update keeps rows trained with other settings: " +
+                     ", ".join(f"--{k.replace('_', '-')} was {old}, now {new}" for k, (old, new) in changed.items()))
+    previous, host = last["rows"], machine()
     print(f"{len(args.models)} model(s), each a fresh teacher ({args.epochs} epochs on {args.subset:,} images at "
           f"{args.img_size} px) then prune + KD + INT8 QAT + 3 exports: roughly 5-15 minutes per model on 2 cores",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-families-") as tmp:
-        fresh = [run_one(model, args, Path(tmp)) for model in args.models]
+        fresh = [{**run_one(model, args, Path(tmp)), "cpu": host["cpu"]} for model in args.models]
     rows = [r for r in previous if r["model"] not in args.models] + fresh
     rows.sort(key=lambda r: (r["model"] != REFERENCE, r["model"]))
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = {"img_size": args.img_size, "subset": args.subset, "epochs": args.epochs,
-                "recover_epochs": args.recover_epochs, "qat_epochs": args.qat_epochs}
     (args.out / "families_fmnist.json").write_text(json.dumps({**host, **settings, "rows": rows}, indent=2) + "\n")
     table = markdown(rows, host, args)
     (args.out / "families_fmnist.md").write_text(table)

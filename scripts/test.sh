@@ -13,4 +13,5 @@ if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ] && command -v apt-get
       openssh-server >/dev/null || echo "test: apt could not install openssh-server; the ssh tests will skip"
   fi
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# One worker per core (pytest-xdist); pass -n 0 to run in one process.
+exec .venv/bin/python -m pytest -q -n auto "$@"

@@ -13,6 +13,33 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "bench"))  # `from doubles import ...` works from any test folder
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`scripts/test.sh` runs one worker per core) each worker and the CLIs it starts use one
+    torch/OpenMP thread: workers that each spin a thread per core slow one another down."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
+#: The suite's longest tests, longest first (one to two minutes each on one core), started first so that the workers finish
+#: together rather than one of them running a long test alone at the end
+LONG_FIRST = ("tests/stages/test_quantize.py::test_prune_distil_qat_chain",
+              "tests/stages/test_prune.py::test_compress_prune_end_to_end",
+              "tests/models/test_dynamic_conv.py::test_compress", "tests/models/test_plugin_package.py",
+              "tests/models/test_skipnet.py::test_compress", "tests/models/test_t2t_vit.py::test_compress",
+              "tests/devices/test_adb.py::test_push_pinned", "tests/stages/test_distributed.py",
+              "tests/models/test_attention.py::test_compress_prunes")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        return next((i for i, prefix in enumerate(LONG_FIRST) if item.nodeid.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)  # longest first; a stable sort: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own teacher/zoo cache, never the user's."""

@@ -97,7 +97,7 @@ def observer_ranges(converted: torch.fx.GraphModule) -> list[dict]:
 
 
 def ptq(graph: torch.fx.GraphModule, quantizer, batches: list[torch.Tensor]) -> torch.fx.GraphModule:
-    """Post-training quantization with min/max observers (the pt2e backend)."""
+    """Post-training quantization with the observers `quantizer` sets (the pt2e backend)."""
     prepared = prepare(graph, quantizer, qat=False)
     calibrate(prepared, batches)
     return convert(prepared)

@@ -26,6 +26,22 @@ def test_ptq_model_is_integer_and_close_to_float(tiny, batches):
     assert converted(torch.randn(3, 3, 16, 16)).shape == (3, 4)  # the batch stays dynamic
 
 
+def test_minmax_observers_keep_the_calibration_range_and_the_histogram_narrows_it(tiny, batches):
+    def ranges(observer):
+        graph = pt2e.capture(tiny, batches[0][:1])
+        return pt2e.observer_ranges(pt2e.ptq(graph, scheme.xnnpack_quantizer(observer=observer), batches))
+
+    minmax, histogram = ranges("minmax"), ranges("histogram")
+    assert [r["tensor"] for r in minmax] == [r["tensor"] for r in histogram]
+    images = torch.cat(batches)
+    first = minmax[0]  # the input's quantizer: min/max covers every calibration pixel, to within one step
+    assert first["min"] <= images.min() + first["scale"] and first["max"] >= images.max() - first["scale"]
+    assert all(m["max"] - m["min"] >= h["max"] - h["min"] - 1e-6 for m, h in zip(minmax, histogram))
+    assert sum(m["max"] - m["min"] for m in minmax) > sum(h["max"] - h["min"] for h in histogram)
+    with pytest.raises(ValueError, match="not one of histogram, minmax"):
+        scheme.xnnpack_quantizer(observer="percentile")
+
+
 def test_relu6_is_folded_into_the_quantizer(tiny, batches):
     converted = _quantize(tiny, batches)
     targets = {n.target for n in converted.graph.nodes if n.op == "call_function"}
