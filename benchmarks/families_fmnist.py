@@ -63,9 +63,11 @@ def run_one(model: str, args: argparse.Namespace, work: Path) -> dict:
 
 def markdown(rows: list[dict], host: dict, args: argparse.Namespace) -> str:
     reference = next((r.get("teacher_top1") for r in rows if r["model"] == REFERENCE), None)
+    others = ", ".join(f"{r['model']} ({r['cpu']})" for r in rows if r.get("cpu") not in (None, host["cpu"]))
     lines = [f"# Families on Fashion-MNIST at {args.img_size} px: teacher vs {REFERENCE}, then prune 0.3 + INT8\n",
              f"`{' '.join(['edgekit', *command('MODEL', args, Path('OUT'))[3:-3]])}`; top-1 on the full 10k test "
-             f"split. CPU: {host['cpu']} ({', '.join(host['simd']) or 'no AVX2'}), {host['cores']} cores.\n",
+             f"split. CPU: {host['cpu']} ({', '.join(host['simd']) or 'no AVX2'}), {host['cores']} cores"
+             + (f"; rows from other CPUs: {others}" if others else "") + ".\n",
              f"| model | recipe | teacher top-1 % | vs {REFERENCE} | within {MAX_GAP:g} | pruned INT8 PyTorch % | "
              + " | ".join(f"{f} INT8 %" for f in FORMATS) + " | train s |",
              "|---|---|---|---|---|---|" + "---|" * len(FORMATS) + "---|"]
@@ -75,7 +77,7 @@ def markdown(rows: list[dict], host: dict, args: argparse.Namespace) -> str:
             continue
         gap = r["teacher_top1"] - reference if reference is not None and r["teacher_top1"] is not None else None
         within = "" if gap is None or r["model"] == REFERENCE else ("yes" if gap >= -MAX_GAP else "no")
-        cells = [f"{f['top1']}" if f["status"] == "ok" else f"failed: {(f['error'] or '')[:60]}"
+        cells = [f"{f['top1']}" if f["status"] == "ok" else f"failed: {(f['error'] or '').replace('|', '')[:60]}"
                  for f in (r["files"].get(fmt, {"status": "-", "error": "not written"}) for fmt in FORMATS)]
         lines.append(f"| {r['model']} | {r.get('recipe') or '-'} | {r['teacher_top1']} | "
                      f"{'' if gap is None or r['model'] == REFERENCE else f'{gap:+.2f}'} | {within} | "
@@ -102,7 +104,8 @@ def main() -> None:
     if changed:  # rows trained differently are not comparable: "within 3 points" needs one setting
         parser.error("--update keeps rows trained with other settings: " +
                      ", ".join(f"--{k.replace('_', '-')} was {old}, now {new}" for k, (old, new) in changed.items()))
-    previous, host = last["rows"], machine()
+    previous = [{"cpu": last.get("cpu"), **r} for r in last["rows"]]  # rows of older runs name their CPU
+    host = machine()
     print(f"{len(args.models)} model(s), each a fresh teacher ({args.epochs} epochs on {args.subset:,} images at "
           f"{args.img_size} px) then prune + KD + INT8 QAT + 3 exports: roughly 5-15 minutes per model on 2 cores",
           flush=True)

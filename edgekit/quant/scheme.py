@@ -23,11 +23,11 @@ def xnnpack_quantizer(qat: bool = False, float_layers: tuple[str, ...] = (), obs
         get_symmetric_quantization_config,
     )
 
+    if observer not in ACTIVATION_OBSERVERS:
+        raise ValueError(f"activation observer {observer!r} is not one of {', '.join(ACTIVATION_OBSERVERS)}")
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=qat)
     if observer == "minmax" and not qat:
         config = _with_minmax_activations(config)
-    elif observer not in ACTIVATION_OBSERVERS:
-        raise ValueError(f"activation observer {observer!r} is not one of {', '.join(ACTIVATION_OBSERVERS)}")
     quantizer = XNNPACKQuantizer().set_global(config)
     if float_layers:
         quantizer.set_filter_function(lambda node: not inside(node, float_layers))
