@@ -23,8 +23,8 @@ def pytest_configure(config):
         torch.set_num_threads(1)
 
 
-#: The suite's longest tests, longest first (one to two minutes each on one core), started first so that the workers finish
-#: together rather than one of them running a long test alone at the end
+#: The suite's longest tests (one to two minutes each on one core), longest first: they start first, so that the
+#: workers finish together rather than one of them running a long test alone at the end
 LONG_FIRST = ("tests/stages/test_quantize.py::test_prune_distil_qat_chain",
               "tests/stages/test_prune.py::test_compress_prune_end_to_end",
               "tests/models/test_dynamic_conv.py::test_compress", "tests/models/test_plugin_package.py",
