@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo_matrix import models_and_sizes, parse_args
+from zoo_matrix import last_line, models_and_sizes, parse_args
 
 DEFAULT = "effnet_lite0,effnet_b0,mobilevit_xs,mbv3_large,resnet18,convnext_atto,deit_tiny,swin_tiny"
 
@@ -32,7 +32,7 @@ def main() -> None:
             report_path = Path(tmp, name, "report.json")
             if not report_path.is_file():
                 rows.append({"model": name, "img_size": size, "ok": False, "seconds": round(seconds, 1),
-                             "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:200], "artifacts": []})
+                             "error": last_line(proc.stderr, 200), "artifacts": []})
             else:
                 report = json.loads(report_path.read_text())
                 rows.append({"model": name, "img_size": size, "ok": report["ok"], "seconds": round(seconds, 1),

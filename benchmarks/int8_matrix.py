@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
+from zoo_matrix import last_line, models_and_sizes, parse_args, previous_rows, upsert
 
 DEFAULT = ("effnet_lite0,effnet_b0,effnetv2_b0,mbv2_100,mbv3_large,mbv4_conv_small,resnet18,regnetx_002,"
            "convnext_atto,repvit_m1,mobileone_s0,ghostnet_100,deit_tiny,vit_tiny,mobilevit_xs,mobilevitv2_050,"
@@ -42,7 +42,7 @@ def run_one(name: str, size: int, tmp: str) -> dict:
                                         "float_ops": (a.get("int8_census") or {}).get("float_ops"),
                                         "error": a.get("error")} for a in report["artifacts"]}
     else:
-        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
+        row["error"] = last_line(proc.stderr)
     return row
 
 

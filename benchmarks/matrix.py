@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from tiny_budget import machine
-from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
+from zoo_matrix import last_line, models_and_sizes, parse_args, previous_rows, upsert
 
 FORMATS = ("onnx", "tflite", "pte")
 RUNS = {"fp32": (), "qat": ("--int8", "qat", "--qat-epochs", "0.25", "--calib-samples", "64"),
@@ -32,12 +32,6 @@ COMMON = ("--data", "fashion-mnist", "--subset", "256", "--epochs", "1", "--reco
           "--kd", "--eval-samples", "128", "--parity-samples", "8", "--no-bench", "--min-agreement-fp32", "0",
           "--min-agreement-int8", "0", "--formats", ",".join(FORMATS))
 MODEL_STEPS = ("prune", "kd")
-
-
-def last_line(text: str) -> str:
-    """The one-line reason a command gave (its last non-empty stderr line)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else "no output")[:160]
 
 
 def compress(name: str, size: int, run: str, out: Path, env: dict) -> dict:
@@ -49,7 +43,7 @@ def compress(name: str, size: int, run: str, out: Path, env: dict) -> dict:
     report_path = out / run / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else None
     return {"exit_code": proc.returncode, "seconds": round(time.perf_counter() - start), "report": report,
-            "reason": None if proc.returncode == 0 else last_line(proc.stderr)}
+            "reason": None if proc.returncode == 0 else last_line(proc.stderr, 160)}
 
 
 def file_cell(artifact: dict | None, reason: str | None) -> dict:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from zoo_matrix import models_and_sizes, parse_args, previous_rows, upsert
+from zoo_matrix import last_line, models_and_sizes, parse_args, previous_rows, upsert
 
 DEFAULT = ("deit_tiny,mobilevit_xs,mobilevitv2_050,swin_tiny,efficientformer_l1,levit_128s,tiny_vit_5m,coatnet_0,"
            "botnet26t,fastvit_t8,edgenext_xx_small,convnext_atto,repvit_m1,mbv3_large,effnet_b0,ghostnet_100,t2t_vit_7")
@@ -39,7 +39,7 @@ def run_one(name: str, size: int, tmp: str) -> dict:
                    formats={a["format"]: {"status": a["status"], "max_abs_diff": (a["parity"] or {}).get("max_abs_diff")}
                             for a in data["artifacts"]})
     else:
-        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
+        row["error"] = last_line(proc.stderr)
     return row
 
 

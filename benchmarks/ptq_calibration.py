@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from tiny_budget import machine
 
 HERE = Path(__file__).resolve().parent
@@ -39,16 +38,8 @@ def teacher(name: str, args, work: Path) -> Path:
     return out / "model"
 
 
-def logits_of(model: torch.nn.Module, val, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor]:
-    outs, labels = [], []
-    with torch.no_grad():
-        for x, y in torch.utils.data.DataLoader(val, batch_size=batch_size):
-            outs.append(model(x))
-            labels.append(y)
-    return torch.cat(outs), torch.cat(labels)
-
-
 def measure(checkpoint: Path, args) -> dict:
+    from edgekit.bench.accuracy import collect, torch_logits_fn
     from edgekit.data.sources import load_data
     from edgekit.models.build import preprocessing
     from edgekit.models.checkpoint import load_checkpoint
@@ -60,20 +51,21 @@ def measure(checkpoint: Path, args) -> dict:
     model.eval()
     data = load_data("fashion-mnist", description.img_size, preprocessing(model), args.subset, args.seed)
     batches = calibration_batches(data, args.calib_samples, 64, args.seed)
-    reference, labels = logits_of(model, data.val)
-    row = {"model": description.model,
-           "img_size": description.img_size, "n": len(labels), "calib_samples": args.calib_samples,
-           "fp32_top1": round(100 * (reference.argmax(1) == labels).float().mean().item(), 2), "variants": {}}
+    reference, labels = collect(torch_logits_fn(model), data.val, 250, "fp32")
+    fp32_top1 = reference.argmax(1)
+    row = {"model": description.model, "img_size": description.img_size, "n": len(labels),
+           "calib_samples": args.calib_samples, "fp32_top1": round(100 * float((fp32_top1 == labels).mean()), 2),
+           "variants": {}}
+    graph = pt2e.capture(model, batches[0][:1])  # each backend quantizes a copy
     for variant, (backend, observer) in VARIANTS.items():
         start = time.perf_counter()
-        graph = pt2e.capture(model, batches[0][:1])
         converted = QUANT_BACKENDS.get(backend).quantize(graph, scheme.xnnpack_quantizer(observer=observer), batches)
         seconds = time.perf_counter() - start
-        out, _ = logits_of(converted, data.val)
+        top1 = collect(torch_logits_fn(converted), data.val, 250, variant)[0].argmax(1)
         row["variants"][variant] = {
-            "top1": round(100 * (out.argmax(1) == labels).float().mean().item(), 2),
-            "agreement": round(100 * (out.argmax(1) == reference.argmax(1)).float().mean().item(), 2),
-            "flips": int((out.argmax(1) != reference.argmax(1)).sum()), "quantize_s": round(seconds, 1)}
+            "top1": round(100 * float((top1 == labels).mean()), 2),
+            "agreement": round(100 * float((top1 == fp32_top1).mean()), 2),
+            "flips": int((top1 != fp32_top1).sum()), "quantize_s": round(seconds, 1)}
         print(json.dumps({"model": row["model"], variant: row["variants"][variant]}), flush=True)
     return row
 

@@ -30,6 +30,11 @@ def models_and_sizes(models: str, img_size: int) -> list[tuple[str, int]]:
     return pairs
 
 
+def last_line(stderr: str, limit: int = 300) -> str:
+    """The one-line reason a failed command gave: its last stderr line ("?" when it printed none)."""
+    return (stderr.strip().splitlines() or ["?"])[-1][:limit]
+
+
 def previous_rows(path: Path, update: bool) -> list[dict]:
     """The rows of `path` when updating (other models' rows survive a partial rerun), else none."""
     return json.loads(path.read_text()) if update and path.is_file() else []
