@@ -117,6 +117,8 @@ class TrainOptions(Section):
     warmup_fraction: float = option(0.05, "share of all steps spent warming up the learning rate", ge=0, le=1)
     ema: float | None = option(None, "EMA decay of the weights, e.g. 0.999 (off when unset)", gt=0, lt=1)
     clip_grad: float | None = option(None, "max gradient norm (off when unset)", gt=0)
+    precise_bn: int = option(0, "before each validation, recompute BatchNorm statistics from N training images "
+                                "with the epoch's final weights (PreciseBN; 0: off)", ge=0)
     drop_path: float = option(0.0, "stochastic depth rate (models that have it)", ge=0, lt=1)
     crop: Literal["pad", "rrc", "none"] = option("pad", "pad: reflect-pad and random crop; rrc: random resized "
                                                         "crop; none: the whole image")

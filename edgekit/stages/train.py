@@ -39,6 +39,7 @@ from edgekit.data.mixing import plan as mix_plan
 from edgekit.data.progressive import progressive_stage, stage_fraction
 from edgekit.stages import distributed as dist
 from edgekit.stages.accelerator import Accelerator, select
+from edgekit.stages.precise_bn import recalibrate
 from edgekit.stages.stochastic_depth import drawing, keyed
 from edgekit.stages.train_state import check_compatible, fingerprint, read_state, save_state
 
@@ -62,6 +63,7 @@ class TrainConfig:
     warmup_fraction: float = 0.05
     ema_decay: float | None = None
     clip_grad: float | None = None
+    precise_bn: int = 0  # images: BatchNorm statistics recomputed before each validation (0: off)
     layer_decay: float | None = None
     accum_steps: int = 1
     policy: AugmentPolicy = field(default_factory=AugmentPolicy)
@@ -85,6 +87,7 @@ class TrainConfig:
         values = dict(epochs=train.epochs, lr=train.peak_lr(), weight_decay=train.weight_decay,
                       batch_size=train.batch_size, optimizer=train.optimizer, label_smoothing=train.label_smoothing,
                       warmup_fraction=train.warmup_fraction, ema_decay=train.ema, clip_grad=train.clip_grad,
+                      precise_bn=train.precise_bn,
                       layer_decay=train.layer_decay, accum_steps=train.accum_steps, policy=policy, mix=mixing,
                       progressive=train.progressive if img_size else None, img_size=img_size,
                       img_multiple=img_multiple, precision=train.precision, device=train.device,
@@ -233,6 +236,8 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
         for epoch in range(start_epoch, config.whole_epochs):
             record = loop.epoch(epoch, bar, task, steps - epoch * batches_per_epoch)
             evaluated = ema.module if ema is not None else model
+            if config.precise_bn and dist.is_main():  # buffers reach the other ranks at the next forward
+                record["precise_bn_images"] = loop.precise_batch_norms(evaluated, epoch)
             if dist.is_main():
                 record.update(_validate(evaluated, data, config, accel))
             history.append(record)
@@ -343,6 +348,19 @@ class Loop:
         if size is not None and size != config.img_size:
             record["img_size"] = size
         return record
+
+    def precise_batch_norms(self, model: torch.nn.Module, epoch: int) -> int:
+        """PreciseBN (edgekit.stages.precise_bn) over the first `precise_bn` images of this epoch's order, with
+        the last epoch's size and augmentation (what validation sees at the end of progressive resizing)."""
+        config, data = self.config, self.data
+        size, policy = config.stage(config.whole_epochs - 1)
+        set_policy(data.train, policy)
+        set_train_size(data.train, size)
+        order = [i for b in epoch_batches(len(data.train), config.batch_size, config.seed, epoch) for i in b]
+        order = order[:config.precise_bn]
+        requests = [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        with self.accel.autocast():
+            return recalibrate(model, (self._inputs(batch, None)[0] for batch in self._loader(requests)))
 
     def _request(self, global_batch: list[int], positions: list[int], plan: MixPlan | None) -> list[int]:
         """This rank's images of a global batch, then (when mixed) each one's partner in the global batch."""

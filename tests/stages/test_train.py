@@ -1,5 +1,5 @@
 """The trainer: interrupt-and-resume reproduces an uninterrupted run (every technique on: progressive resizing,
-RandAugment, erasing, MixUp/CutMix, drop-path, EMA, accumulation); bad resume files are refused."""
+RandAugment, erasing, MixUp/CutMix, drop-path, EMA, accumulation, PreciseBN); bad resume files are refused."""
 
 import json
 import math
@@ -20,7 +20,7 @@ from edgekit.stages.train import TrainConfig, _optimizer, _schedule
 ARGS = ["--data", "fashion-mnist", "--img-size", "64", "--subset", "512", "--epochs", "3", "--batch-size", "32",
         "--formats", "onnx", "--eval-samples", "256", "--runs", "3", "--ema", "0.9", "--progressive", "0.5",
         "--auto-augment", "rand-m9-mstd0.5", "--re-prob", "0.25", "--mixup", "0.2", "--cutmix", "1.0",
-        "--drop-path", "0.1", "--accum-steps", "2"]
+        "--drop-path", "0.1", "--accum-steps", "2", "--precise-bn", "64"]
 
 
 def compress(model: str, out: Path, cache: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:

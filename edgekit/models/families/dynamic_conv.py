@@ -130,6 +130,20 @@ class DynamicConv2d(nn.Module):
         scheduled = end + (start - end) * max(0.0, 1.0 - progress / self.anneal_fraction)
         self.temperature = min(self.temperature, scheduled)
 
+    @torch.no_grad()
+    def fold_batch_norm(self, norm: nn.BatchNorm2d) -> None:
+        """Absorb the eval-mode BatchNorm applied to this layer's output: every kernel and bias is scaled by
+        γ/σ and every bias shifted by β - μγ/σ. Exact, since the attention's K weights sum to 1
+        (edgekit.quant.norm_folding)."""
+        std = (norm.running_var + norm.eps).sqrt()
+        scale = (norm.weight / std) if norm.affine else 1 / std
+        shift = (norm.bias if norm.affine else 0) - norm.running_mean * scale
+        self.weight.mul_(scale[None, :, None])
+        if self.bias is None:
+            self.bias = nn.Parameter(shift.expand(self.num_kernels, -1).clone())
+        else:
+            self.bias.mul_(scale).add_(shift)
+
     def kernel_weights(self, x: torch.Tensor) -> torch.Tensor:
         """The (B, K) attention over the kernels for input `x`."""
         return self.attention(x, self.temperature if self.training else self.final_temperature)
