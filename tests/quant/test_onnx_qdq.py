@@ -2,6 +2,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from tiny_data import NEEDS_VNNI_FOR_ORT_INT8
 
 from edgekit.exporters.onnx import export_onnx
 from edgekit.exporters.onnx_qdq import UINT8
@@ -42,6 +43,7 @@ def test_census_sees_integer_kernels(int8_onnx):
     assert "Conv" not in census["float_op_types"] and "Clip" not in census["float_op_types"]
 
 
+@NEEDS_VNNI_FOR_ORT_INT8
 def test_sigmoid_gates_run_as_integer_kernels(gated, batches, tmp_path):
     converted = pt2e.ptq(pt2e.capture(gated, batches[0][:1]), scheme.xnnpack_quantizer(), batches)
     path = tmp_path / "gated.onnx"
