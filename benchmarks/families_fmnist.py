@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from tiny_budget import machine
+from zoo_matrix import last_line
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("resnet18", "t2t_vit_7", "dynamicconv_mbv3_small", "skipnet_resnet18")
@@ -48,7 +49,7 @@ def run_one(model: str, args: argparse.Namespace, work: Path) -> dict:
     proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     row: dict = {"model": model, "exit_code": proc.returncode, "wall_s": round(time.perf_counter() - started)}
     if not (out / "report.json").is_file():
-        row["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1][:300]
+        row["error"] = last_line(proc.stderr)
         return row
     report = json.loads((out / "report.json").read_text())
     teacher = next(s for s in report["stages"] if s["name"] == "teacher")["metrics"]

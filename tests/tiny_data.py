@@ -7,6 +7,8 @@ import platform
 import pytest
 import torch
 
+from edgekit.runtimes.worker import cpu_info
+
 #: A tiny model trained 1 epoch on 256-512 images has near-uniform logits: PyTorch's float simulation of INT8 and the
 #: integer runtimes land on either side of many near-ties, so the tiny INT8 chains gate top-1 agreement at 80%.
 TINY_MIN_AGREEMENT_INT8 = 80
@@ -29,19 +31,10 @@ def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
                       class_names=None, has_labels=True)
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return set()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
-
-
 #: onnxruntime's x86 int8 kernels without VNNI (AVX2 only) multiply u8 x s8 with VPMADDUBSW, whose int16 pair sums
 #: saturate, so its INT8 ONNX outputs drift from PyTorch's int8 reference beyond the tiny models' tolerances (the
 #: tests marked with it passed on AVX-512 VNNI hosts and failed on an AVX2-only AMD EPYC; docs/int8.md); Arm and
 #: other hosts run them
 NEEDS_VNNI_FOR_ORT_INT8 = pytest.mark.skipif(
-    platform.machine().lower() in ("x86_64", "amd64") and not {"avx512_vnni", "avx_vnni"} & _cpu_flags(),
+    platform.machine().lower() in ("x86_64", "amd64") and not {"avx512_vnni", "avx_vnni"} & set(cpu_info()[1]),
     reason="onnxruntime's int8 kernels saturate without VNNI (AVX2 only): ONNX INT8 parity is checked on VNNI hosts")

@@ -236,9 +236,9 @@ def train(model: torch.nn.Module, data: DataBundle, config: TrainConfig, *, labe
         for epoch in range(start_epoch, config.whole_epochs):
             record = loop.epoch(epoch, bar, task, steps - epoch * batches_per_epoch)
             evaluated = ema.module if ema is not None else model
-            if config.precise_bn and dist.is_main():  # buffers reach the other ranks at the next forward
-                record["precise_bn_images"] = loop.precise_batch_norms(evaluated, epoch)
             if dist.is_main():
+                if config.precise_bn:  # the buffers reach the other ranks at the next forward
+                    record["precise_bn_images"] = loop.precise_batch_norms(evaluated, epoch)
                 record.update(_validate(evaluated, data, config, accel))
             history.append(record)
             top1 = record.get("val_top1")

@@ -24,7 +24,7 @@ from edgekit.data.sources import training_defaults
 from edgekit.models.checkpoint import is_checkpoint
 from edgekit.models.zoo import ModelSpec
 
-RECIPE_KEYS = {"description", "families", "models", "train", "finetune"}
+RECIPE_KEYS = {"description", "base", "families", "models", "train", "finetune"}
 
 
 @dataclass(frozen=True)
@@ -44,25 +44,31 @@ class TrainingRecipe:
 
 @functools.cache
 def training_recipes() -> Registry[TrainingRecipe]:
-    """Every recipe shipped in edgekit/stages/training_recipes, checked against the train options."""
+    """Every recipe shipped in edgekit/stages/training_recipes, checked against the train options. A recipe with
+    `base: NAME` starts from that recipe's `train` and `finetune` values and sets its own over them."""
     from edgekit.core.io import read_yaml
 
-    registry: Registry[TrainingRecipe] = Registry("training recipe")
     folder = resources.files("edgekit.stages") / "training_recipes"
+    raws: dict[str, dict] = {}
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if not item.name.endswith(".yaml"):
             continue
         with resources.as_file(item) as path:
             raw = read_yaml(path, f"training recipe '{item.name}'")
-        name = item.name.removesuffix(".yaml")
         unknown = set(raw) - RECIPE_KEYS
         if unknown:
             raise EdgekitError(f"training recipe '{item.name}': unknown key '{sorted(unknown)[0]}'")
+        raws[item.name.removesuffix(".yaml")] = raw
+    registry: Registry[TrainingRecipe] = Registry("training recipe")
+    for name, raw in raws.items():
+        base = raws.get(raw["base"]) if "base" in raw else {}
+        if base is None or "base" in base:
+            raise EdgekitError(f"training recipe '{name}.yaml': base '{raw['base']}' is not a recipe without a base")
         recipe = TrainingRecipe(name, raw.get("description", ""), tuple(raw.get("families", ())),
-                                tuple(raw.get("models", ())), dict(raw.get("train") or {}),
-                                dict(raw.get("finetune") or {}))
+                                tuple(raw.get("models", ())), {**(base.get("train") or {}), **(raw.get("train") or {})},
+                                {**(base.get("finetune") or {}), **(raw.get("finetune") or {})})
         for part in (recipe.train, recipe.values(True)):
-            _validated(part, f"training recipe '{item.name}'")
+            _validated(part, f"training recipe '{name}.yaml'")
         registry.add(name, recipe)
     return registry
 

@@ -77,3 +77,10 @@ def test_the_dataset_brings_its_augmentation_defaults_under_the_family_recipe(tm
     (tmp_path / "a").mkdir()
     folder, info = applied("resnet18", **{"data.source": str(tmp_path)})
     assert folder.train.crop == "pad" and not info["data"]
+
+
+def test_a_recipe_with_a_base_sets_its_own_values_over_the_bases():
+    recipes = training_recipes()
+    t2t, vit = recipes.get("t2t-vit"), recipes.get("vit")
+    assert t2t.train == {**vit.train, "batch_size": 32, "drop_path": 0.0} and t2t.finetune == vit.finetune
+    assert recipes.get("dyconv-mbv3").train == {**recipes.get("mobile-cnn").train, "precise_bn": 2048}
