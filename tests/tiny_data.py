@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import platform
-
 import pytest
 import torch
 
-from edgekit.runtimes.worker import cpu_info
+from edgekit.runtimes.onnxruntime import int8_weight_type
 
 #: A tiny model trained 1 epoch on 256-512 images has near-uniform logits: PyTorch's float simulation of INT8 and the
 #: integer runtimes land on either side of many near-ties, so the tiny INT8 chains gate top-1 agreement at 80%.
@@ -31,10 +29,9 @@ def tiny_data(n: int = 64, size: int = 32, classes: int = 4):
                       class_names=None, has_labels=True)
 
 
-#: onnxruntime's x86 int8 kernels without VNNI (AVX2 only) multiply u8 x s8 with VPMADDUBSW, whose int16 pair sums
-#: saturate, so its INT8 ONNX outputs drift from PyTorch's int8 reference beyond the tiny models' tolerances (the
-#: tests marked with it passed on AVX-512 VNNI hosts and failed on an AVX2-only AMD EPYC; docs/int8.md); Arm and
-#: other hosts run them
+#: onnxruntime's x86 u8·s8 kernels without VNNI (AVX2 only) multiply with VPMADDUBSW, whose int16 pair sums
+#: saturate, so an INT8 ONNX file with int8 weights drifts from PyTorch's int8 reference there (exported files
+#: default to uint8 weights on such hosts, edgekit.runtimes.onnxruntime); tests of int8 weights' exactness need VNNI
 NEEDS_VNNI_FOR_ORT_INT8 = pytest.mark.skipif(
-    platform.machine().lower() in ("x86_64", "amd64") and not {"avx512_vnni", "avx_vnni"} & set(cpu_info()[1]),
-    reason="onnxruntime's int8 kernels saturate without VNNI (AVX2 only): ONNX INT8 parity is checked on VNNI hosts")
+    int8_weight_type() == "uint8",
+    reason="onnxruntime's u8·s8 kernels saturate without VNNI (AVX2 only): int8 weights' parity is checked with VNNI")

@@ -22,6 +22,9 @@ RecipeFile = Annotated[Optional[Path], typer.Option("--recipe", help="YAML recip
 SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", help="set any recipe option: --set prune.steps=3 (repeatable; see docs/options.md)",
     rich_help_panel="Run", show_default=False)]
+ModelArgOption = Annotated[Optional[list[str]], typer.Option(
+    "--model-arg", help="a keyword argument of the model's factory: --model-arg threshold=0.4 (repeatable; "
+                        "keys the teacher, kept in model.json)", rich_help_panel="Run", show_default=False)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print the plan (cache hits, time estimates) and exit",
                                       rich_help_panel="Run")]
 

@@ -7,8 +7,8 @@ from typing import Any
 import typer
 
 from edgekit.cli import schema
-from edgekit.cli.app import DryRun, OptionalModel, RecipeFile, SetOption, app
-from edgekit.core.errors import UntraceableModel
+from edgekit.cli.app import DryRun, ModelArgOption, OptionalModel, RecipeFile, SetOption, app
+from edgekit.core.errors import EdgekitError, UntraceableModel
 from edgekit.core.ui import console, info
 
 COMPRESS_OPTIONS = schema.options(schema.all_paths())
@@ -20,6 +20,14 @@ EXPORT_OPTIONS = [schema.option("data.source", help="inputs for parity (and accu
                   for path in EXPORT_PATHS]
 #: `export` writes and verifies files only: no training, no timing
 EXPORT_FIXED = {"train.epochs": 0, "teacher.train": False, "bench.enabled": False}
+
+
+def model_arg_assignment(text: str) -> str:
+    """`--model-arg KEY=VALUE` as the `--set` assignment of teacher.model_args.KEY."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise EdgekitError(f"--model-arg '{text}' must be KEY=VALUE, e.g. --model-arg threshold=0.4")
+    return f"teacher.model_args.{key.strip()}={value}"
 
 
 def run_recipe(command: str, flags: dict[str, Any], recipe_file=None, assignments=None, dry_run: bool = False) -> int:
@@ -49,13 +57,14 @@ def run_recipe(command: str, flags: dict[str, Any], recipe_file=None, assignment
 
 
 def compress(ctx: typer.Context, model: OptionalModel = None, recipe: RecipeFile = None, set_: SetOption = None,
-             dry_run: DryRun = False, **options: Any) -> None:
+             model_arg: ModelArgOption = None, dry_run: DryRun = False, **options: Any) -> None:
     """Train/load → prune → distil → INT8 → export → verify → benchmark → gate; writes a run directory.
 
     Every step is a cached stage: a rerun reuses whatever did not change (see the plan it prints first).
     """
     flags = {"model": model, **schema.given(ctx, options, COMPRESS_OPTIONS)}
-    raise typer.Exit(run_recipe("compress", flags, recipe, set_, dry_run))
+    assignments = [*(set_ or []), *(model_arg_assignment(text) for text in model_arg or [])]
+    raise typer.Exit(run_recipe("compress", flags, recipe, assignments, dry_run))
 
 
 def export(ctx: typer.Context, model: OptionalModel = None, dry_run: DryRun = False, **options: Any) -> None:

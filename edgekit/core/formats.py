@@ -31,6 +31,9 @@ class FormatSpec:
     isolated: bool  # export in a child process (edgekit.core.child): its converter can crash natively
     #: exporter keyword -> the recipe option (section.field) that sets it
     exporter_options: dict[str, str] = field(default_factory=dict)
+    #: "module:function" -> {exporter keyword: value}: what an option set to 'auto' means on this host (it keys
+    #: int8 exports)
+    host_defaults: str = ""
     #: keeps data-dependent control flow (torch.cond): models with it (edgekit.models.control_flow) export it there
     control_flow: bool = False
 
@@ -48,6 +51,8 @@ FORMATS.add("onnx", FormatSpec(
     exporter="edgekit.exporters.onnx:export_onnx", session="edgekit.runtimes.onnxruntime:OrtSession",
     census="edgekit.quant.census:onnx_census", export_packages=("torch", "onnx", "onnxscript"),
     runtime_packages=("onnxruntime",), control_flow=True,  # torch.cond -> If
+    exporter_options={"int8_weights": "export.onnx_int8_weights"},
+    host_defaults="edgekit.runtimes.onnxruntime:host_export_defaults",
     isolated=False,  # Python over torch, no native backend to abort; a child would redo ~0.9 s of warm-up per export
 ), aliases=("onnxruntime",))
 FORMATS.add("tflite", FormatSpec(

@@ -78,6 +78,11 @@ class DataOptions(Section):
         return self.source.split(":")[0] == "synthetic"
 
 
+#: factory keywords that have their own option
+_OWN_FLAGS = {"num_classes": "--num-classes", "img_size": "--img-size", "pretrained": "--pretrained",
+              "drop_path_rate": "--drop-path"}
+
+
 class TeacherOptions(Section):
     """Where the uncompressed FP32 model's weights come from."""
 
@@ -85,6 +90,21 @@ class TeacherOptions(Section):
     pretrained: bool = option(False, "timm hub weights (needs the network)")
     train: bool = option(True, "train the teacher when it needs it (no weights, or a head for other classes)",
                          flat="train_teacher")
+    model_args: dict[str, Any] = option(dict, "keyword arguments of the model's factory (a plugin's, or "
+                                               "timm.create_model), e.g. threshold: 0.4 (--model-arg KEY=VALUE)")
+
+    @field_validator("model_args")
+    @classmethod
+    def _scalar_args(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, arg in value.items():
+            if not str(key).isidentifier():
+                raise ValueError(f"--model-arg '{key}' is not a keyword argument name")
+            if key in _OWN_FLAGS:
+                raise ValueError(f"--model-arg {key}: set it with {_OWN_FLAGS[key]}")
+            if not isinstance(arg, (bool, int, float, str)) and arg is not None:
+                raise ValueError(f"--model-arg {key}: give a number, true/false or a string, not "
+                                 f"{type(arg).__name__}")
+        return dict(sorted(value.items()))
 
     @model_validator(mode="after")
     def _one_source(self) -> "TeacherOptions":
@@ -297,6 +317,9 @@ class ExportOptions(Section):
     formats: list[str] = option(lambda: FORMATS.names(), f"comma list of {', '.join(FORMATS.names())}")
     tflite_io: Literal["int8", "float"] = option("int8", "interface of an int8 .tflite: int8 in/out, or float "
                                                          "in/out around the integer graph")
+    onnx_int8_weights: Literal["auto", "int8", "uint8"] = option(
+        "auto", "weights of an int8 .onnx: int8 (onnxruntime's u8·s8 kernels), uint8 (u8·u8, exact on x86 "
+                "without VNNI, where u8·s8 saturates); auto: uint8 on such hosts, else int8")
     parity_samples: int = option(32, "images compared with PyTorch per file", ge=1)
     parity_atol: float = option(1e-3, "max |logit difference| of an FP32 file (int8 files: a share of the range)",
                                 gt=0)

@@ -94,6 +94,11 @@ class Recipe(BaseModel):
                 raise ValueError("--tflite-io sets the interface of an int8 .tflite file: add --int8")
             if "tflite" not in self.export.formats:
                 raise ValueError("--tflite-io sets the .tflite file's interface: add tflite to --formats")
+        if "onnx_int8_weights" in self.export.model_fields_set and self.export.onnx_int8_weights != "auto":
+            if not self.int8.enabled:
+                raise ValueError("--onnx-int8-weights sets how an int8 .onnx stores its weights: add --int8")
+            if "onnx" not in self.export.formats:
+                raise ValueError("--onnx-int8-weights sets the .onnx file's weights: add onnx to --formats")
         return self
 
     def run_dir(self) -> Path:
@@ -148,6 +153,15 @@ def nest(values: dict[str, Any], source: str, legacy: list[str] | None = None) -
 
 
 def _put(nested: dict, section: str, field: str, value: Any, source: str) -> None:
+    field, _, key = field.partition(".")  # 'teacher.model_args.threshold': one key of a mapping option
+    fields = SECTIONS[section].model_fields
+    if key and field in fields and typing.get_origin(fields[field].annotation) is dict:
+        mapping = nested.setdefault(section, {}).setdefault(field, {})
+        if key in mapping and mapping[key] != value:
+            raise EdgekitError(f"{source}: {section}.{field}.{key} is given twice ({mapping[key]!r} and {value!r})")
+        mapping[key] = value
+        return
+    field = f"{field}.{key}" if key else field
     if field not in SECTIONS[section].model_fields:
         raise EdgekitError(f"{source}: unknown key '{section}.{field}'{_section_hint(section, field)}")
     target = nested.setdefault(section, {})
@@ -198,7 +212,10 @@ def merge(*layers: dict[str, Any]) -> dict[str, Any]:
     for layer in layers:
         for key, value in layer.items():
             if key in SECTIONS and isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
+                section = merged.setdefault(key, {})
+                for field, inner in value.items():  # a mapping option (teacher.model_args) merges key by key
+                    both = isinstance(inner, dict) and isinstance(section.get(field), dict)
+                    section[field] = {**section[field], **inner} if both else inner
             else:
                 merged[key] = value
     return merged

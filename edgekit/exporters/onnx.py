@@ -45,12 +45,14 @@ def _export_torchscript(model: torch.nn.Module, example: torch.Tensor, tmp: Path
     )
 
 
-def _finish(path: Path, external: bool, keep_metadata: bool = False) -> "onnx.ModelProto":  # noqa: F821
+def _finish(path: Path, external: bool, keep_metadata: bool = False,
+            uint8_weights: bool = False) -> "onnx.ModelProto":  # noqa: F821
     """Load the exported file, make it a plain deployable graph and rewrite it in place; returns the graph.
 
     Local functions are inlined; the per-node debug metadata torch.onnx records (source stack, FX node text,
     module path) is dropped, since on small models it outweighs the weights (1.5 MB of 3.9 MB on an INT8
-    MobileViT-XS). QDQ graphs get uint8 activations, the form onnxruntime's x86 integer kernels take.
+    MobileViT-XS). QDQ graphs get uint8 activations, the form onnxruntime's x86 integer kernels take, and uint8
+    weights if `uint8_weights`.
     """
     import onnx
     import onnx.inliner
@@ -61,9 +63,9 @@ def _finish(path: Path, external: bool, keep_metadata: bool = False) -> "onnx.Mo
     for node in [] if keep_metadata else _iter_nodes(proto.graph):
         del node.metadata_props[:]
     if any(node.op_type == "QuantizeLinear" for node in proto.graph.node):
-        from edgekit.exporters.onnx_qdq import activations_to_uint8
+        from edgekit.exporters.onnx_qdq import to_uint8
 
-        activations_to_uint8(proto)
+        to_uint8(proto, weights=uint8_weights)
     if external:  # onnx appends to an existing data file; the tensors are in memory now
         (path.parent / (path.name + ".data")).unlink(missing_ok=True)
     onnx.save(proto, str(path), save_as_external_data=external, location=path.name + ".data" if external else None)
@@ -97,13 +99,19 @@ def op_histogram(proto) -> dict[str, int]:
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
-                keep_metadata: bool = False) -> ExportResult:
+                keep_metadata: bool = False, int8_weights: str = "int8") -> ExportResult:
     """Export to one self-contained .onnx file with a dynamic batch dimension.
 
     `keep_metadata` keeps torch.onnx's per-node debug metadata (module scopes, source lines), e.g. to map nodes back
-    to modules; deployable files drop it.
+    to modules; deployable files drop it. `int8_weights` ('int8' or 'uint8') is how an int8 graph stores its
+    weights (edgekit.exporters.onnx_qdq; the host's choice: edgekit.runtimes.onnxruntime.int8_weight_type).
     """
     import onnx
+
+    from edgekit.exporters.onnx_qdq import WEIGHT_TYPES
+
+    if int8_weights not in WEIGHT_TYPES:
+        raise ValueError(f"int8_weights must be one of {WEIGHT_TYPES}, got {int8_weights!r}")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +136,7 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
                 _export_torchscript(model, example, tmp, external)
                 notes.append(f"{DYNAMO_FAILED} ({trace_failure(exc, 120)}); used the "
                              "TorchScript exporter, which records one path through any Python control flow")
-        proto = _finish(tmp, external, keep_metadata)
+        proto = _finish(tmp, external, keep_metadata, uint8_weights=int8_weights == "uint8")
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
         except onnx.checker.ValidationError as exc:
@@ -140,6 +148,9 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path,
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ops = op_histogram(proto)
+    if int8_weights == "uint8" and "QuantizeLinear" in ops:
+        notes.append("int8 weights stored as uint8 (zero point 128), exact in onnxruntime's u8·u8 kernels "
+                     "(--onnx-int8-weights)")
     custom = sorted(op for op in ops if "::" in op)
     if custom:
         notes.append("ops outside the default ai.onnx domain: " + ", ".join(custom))

@@ -51,7 +51,8 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
     if spec.factory is not None:
         return _plugin_create(spec, num_classes, img_size, pretrained, drop_path).eval()
     if not pretrained:
-        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False, drop_path=drop_path).eval()
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=False, drop_path=drop_path,
+                            args=dict(spec.args)).eval()
     if not _hub_reachable():  # use the local hub cache only, without a minute of retries
         os.environ["HF_HUB_OFFLINE"] = "1"
         try:
@@ -61,7 +62,10 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
         except ImportError:
             pass
     try:
-        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=True, drop_path=drop_path).eval()
+        return _timm_create(spec.timm_id, num_classes, img_size, pretrained=True, drop_path=drop_path,
+                            args=dict(spec.args)).eval()
+    except EdgekitError:
+        raise
     except Exception as exc:  # hub/network errors come in many types
         raise EdgekitError(
             f"could not get pretrained weights for {spec.timm_id} ({type(exc).__name__}); offline? "
@@ -70,20 +74,25 @@ def create(spec: ModelSpec, num_classes: int, img_size: int, pretrained: bool = 
 
 
 def _timm_create(timm_id: str, num_classes: int, img_size: int, pretrained: bool,
-                 drop_path: float = 0.0) -> torch.nn.Module:
-    """Fixed-size graphs export best: size-aware models get `img_size` (and dynamic sizing off)."""
+                 drop_path: float = 0.0, args: dict | None = None) -> torch.nn.Module:
+    """Fixed-size graphs export best: size-aware models get `img_size` (and dynamic sizing off); `args` are the
+    user's --model-arg keywords."""
     import timm
 
     extra = {"drop_path_rate": drop_path} if drop_path else {}
     attempts = ({"img_size": img_size, "dynamic_img_size": False}, {"img_size": img_size}, {})
     for kwargs in attempts:
         try:
-            return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained, **kwargs, **extra)
+            return timm.create_model(timm_id, num_classes=num_classes, pretrained=pretrained, **kwargs, **extra,
+                                     **(args or {}))
         except TypeError as exc:
             if extra and "drop_path_rate" in str(exc):
                 info(f"[yellow]note:[/] {timm_id} has no stochastic depth: --drop-path {drop_path} is not used")
-                return _timm_create(timm_id, num_classes, img_size, pretrained)
+                return _timm_create(timm_id, num_classes, img_size, pretrained, args=args)
             if not any(k in str(exc) for k in kwargs):
+                if args:  # the user's keywords are the likely cause: one line, not a traceback
+                    raise EdgekitError(f"--model-arg {', '.join(args)}: timm's {timm_id} rejected them "
+                                       f"({first_line(exc, 200)})") from exc
                 raise
     raise AssertionError("unreachable")
 
@@ -104,7 +113,11 @@ def _plugin_create(spec: ModelSpec, num_classes: int, img_size: int, pretrained:
                    drop_path: float) -> torch.nn.Module:
     """Call a plugin's factory (with `pretrained`/`drop_path_rate` when it takes them) and check what it returns;
     the spec's mean/std/interpolation/crop_pct become the module's timm data config (see `preprocessing`)."""
-    kwargs: dict = {}
+    kwargs: dict = dict(spec.args)
+    refused = [key for key in kwargs if not _takes(spec.factory, key)]
+    if refused:
+        raise EdgekitError(f"--model-arg {refused[0]}: {spec.name}'s factory {spec.arch} takes no such argument "
+                           f"(it takes: {', '.join(_keywords(spec.factory)) or 'none'})")
     if pretrained:
         if not _takes(spec.factory, "pretrained"):
             raise EdgekitError(f"{spec.name} ({spec.arch}) has no pretrained weights (its factory takes no "
@@ -141,6 +154,18 @@ def _takes(func, keyword: str) -> bool:
     except ValueError:
         return False
     return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _keywords(func) -> list[str]:
+    """The keyword arguments `func` takes besides num_classes and img_size (what --model-arg can set)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except ValueError:
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.name not in ("num_classes", "img_size")]
 
 
 def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:

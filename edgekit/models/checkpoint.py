@@ -32,6 +32,7 @@ class ModelDescription:
     class_names: list[str] | None = None
     source: str = "timm"  # "timm", or the module that registered the model (imported again to rebuild it)
     edits: list[dict] = field(default_factory=list)  # structural edits (e.g. pruning) replayed on rebuild
+    model_args: dict = field(default_factory=dict)  # the factory's keyword arguments (--model-arg)
     metrics: dict = field(default_factory=dict)
     format: str = FORMAT_TAG
     format_version: int = 1
@@ -77,7 +78,8 @@ def model_spec(description: ModelDescription, where: str) -> "ModelSpec":
     from edgekit.models.zoo import resolve
 
     ensure_registered(description.model, description.source, where)
-    return resolve(description.model)
+    spec = resolve(description.model)
+    return spec.with_args(description.model_args) if description.model_args else spec
 
 
 def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelDescription]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from edgekit.core.registry import Registry
 
@@ -30,6 +31,12 @@ class ModelSpec:
     std: tuple[float, float, float] | None = None
     interpolation: str | None = None
     crop_pct: float | None = None
+    #: keyword arguments for the factory or timm.create_model (`--model-arg`), sorted (key, value) pairs
+    args: tuple[tuple[str, Any], ...] = ()
+
+    def with_args(self, args: dict[str, Any]) -> "ModelSpec":
+        """This model built with `args` (--model-arg KEY=VALUE) as well."""
+        return dataclasses.replace(self, args=tuple(sorted({**dict(self.args), **args}.items())))
 
     @property
     def arch(self) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 from edgekit import __version__
 from edgekit.bench.reference import load_reference_run
 from edgekit.core.cache import digest
-from edgekit.core.errors import EdgekitError
+from edgekit.core.errors import EdgekitError, first_line
 from edgekit.core.formats import parse_formats
 from edgekit.core.recipe import Recipe, check_writable_out, flag_for
 from edgekit.data import check_data_spec
 from edgekit.data.info import describe as describe_data
-from edgekit.models.build import check_img_size
+from edgekit.models.build import check_img_size, meta_model
 from edgekit.models.checkpoint import is_checkpoint, model_spec, read_description
 from edgekit.models.plugins import load_modules
 from edgekit.models.zoo import resolve
@@ -102,14 +102,19 @@ def resolve_setting(recipe: Recipe) -> Setting:
         img_size = checkpoint.img_size if recipe.data.img_size is None else recipe.data.img_size
         if img_size != checkpoint.img_size:
             raise EdgekitError(f"checkpoint '{recipe.model}' was built for {checkpoint.img_size} px, not {img_size}")
+        if recipe.teacher.model_args and recipe.teacher.model_args != checkpoint.model_args:
+            raise EdgekitError(f"checkpoint '{recipe.model}' was built with model arguments "
+                               f"{checkpoint.model_args or 'none'}: --model-arg cannot change them")
     elif _looks_like_path(recipe.model):
         raise EdgekitError(
             f"'{recipe.model}' is a path, not a model name: name the architecture and pass the file with "
             f"--weights (e.g. edgekit compress effnet_lite0 --weights {recipe.model}), or use timm:<name>")
     else:
-        spec = resolve(recipe.model)
+        spec = resolve(recipe.model).with_args(recipe.teacher.model_args)
         img_size = spec.img_size if recipe.data.img_size is None else recipe.data.img_size
     check_img_size(spec, img_size)
+    if spec.args and checkpoint is None:  # a factory or timm that refuses them says so now, before any work
+        _check_model_args(spec, img_size)
     recipe, training = apply_training_recipe(recipe, spec)
     formats = parse_formats(recipe.export.formats)
     check_data_spec(recipe.data.source)
@@ -123,6 +128,18 @@ def resolve_setting(recipe: Recipe) -> Setting:
         check_model(read_state(recipe.resume), recipe.resume, spec.name)
     check_writable_out(recipe.run_dir(), recipe.overwrite)
     return setting
+
+
+def _check_model_args(spec, img_size: int) -> None:
+    """Build the model on the meta device with its --model-arg keywords: one line when they are refused."""
+    try:
+        meta_model(spec, 1000, img_size)
+    except EdgekitError:
+        raise
+    except Exception as exc:  # timm's or a model class's own check of a value
+        args = ", ".join(f"{key}={value}" for key, value in spec.args)
+        raise EdgekitError(f"--model-arg {args}: {spec.name} cannot be built with them "
+                           f"({type(exc).__name__}: {first_line(exc, 200)})") from exc
 
 
 def _looks_like_path(name: str) -> bool:

@@ -29,11 +29,12 @@ def top1_of_deployed(converted: torch.nn.Module, val, dataset_name: str) -> tupl
         return evaluate(torch_logits_fn(converted), val, dataset_name, label="max-drop: int8 (pytorch)")["top1"], "pytorch"
     from edgekit.exporters.onnx import export_onnx
     from edgekit.runtimes import open_session
+    from edgekit.runtimes.onnxruntime import int8_weight_type
 
     example, _ = fetch(val, [0])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "candidate.onnx"
-        export_onnx(converted, example, path)
+        export_onnx(converted, example, path, int8_weights=int8_weight_type())  # the form this host runs exactly
         session = open_session(path, threads=torch.get_num_threads())
         return evaluate(session.run, val, dataset_name, label="max-drop: int8 (onnxruntime)")["top1"], "onnxruntime"
 

@@ -1,13 +1,32 @@
-"""onnxruntime session (CPU execution provider) pinned to a thread count."""
+"""onnxruntime session (CPU execution provider) pinned to a thread count, and the int8 form its kernels run exactly
+on this host."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.core.errors import EdgekitError, first_line
 from edgekit.runtimes.base import RuntimeSession
+
+
+def int8_weight_type() -> str:
+    """How an int8 .onnx should store its weights for this host's onnxruntime: 'uint8' or 'int8'.
+
+    onnxruntime's x86 u8·s8 kernels without VNNI (AVX2 only) multiply with VPMADDUBSW, whose int16 pair sums
+    saturate; its u8·u8 kernels widen to int16 first and do not. With VNNI (and on Arm) u8·s8 is exact.
+    """
+    from edgekit.runtimes.worker import cpu_info
+
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+    return "uint8" if x86 and not {"avx512_vnni", "avx_vnni"} & set(cpu_info()[1]) else "int8"
+
+
+def host_export_defaults() -> dict[str, str]:
+    """The ONNX exporter's keywords whose 'auto' depends on this host, resolved (they key int8 exports)."""
+    return {"int8_weights": int8_weight_type()}
 
 
 class OrtSession(RuntimeSession):

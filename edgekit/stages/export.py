@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import time
 
@@ -36,6 +37,11 @@ class Export(Stage):
     def libraries_for(self, node: Node) -> tuple[str, ...]:
         return FORMATS.get(node.target).export_packages
 
+    def identity(self, node: Node, setting: Setting) -> dict:
+        if node.inputs["model"].stage.name != "int8":  # the host's defaults shape how int8 graphs are written
+            return {}
+        return {"host_defaults": _host_defaults(FORMATS.get(node.target))}
+
     def check(self, node: Node, setting: Setting) -> None:
         FORMATS.get(node.target).check_installed()
         reason = export_refusal(_meta_model(setting.spec, setting.num_classes, setting.img_size), node.target) \
@@ -58,6 +64,8 @@ class Export(Stage):
         path = ctx.workdir / f"{ctx.stem}{spec.suffix}"
         example = torch.from_numpy(first_images(ctx.data.val, 1))
         options = {keyword: _option(node.options, option) for keyword, option in spec.exporter_options.items()}
+        options.update({keyword: value for keyword, value in _host_defaults(spec).items()
+                        if options.get(keyword) == "auto"})
         start = time.perf_counter()
         info(f"export: {spec.name} → {path.name}" + (" (baseline)" if node.role == "baseline" else ""))
         try:
@@ -99,6 +107,14 @@ def _failed(exc: Exception, size: dict) -> Output:
     log.debug("export failed", exc_info=True)
     reason = first_line(exc, 400) if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {first_line(exc, 300)}"
     return Output({"error": f"export failed: {reason}", **size}, ok=False)
+
+
+def _host_defaults(spec) -> dict:
+    """The format's `host_defaults` hook called: what its options' 'auto' means on this host ({} without one)."""
+    if not spec.host_defaults:
+        return {}
+    module_name, func_name = spec.host_defaults.split(":")
+    return getattr(importlib.import_module(module_name), func_name)()
 
 
 def _option(options, path: str):

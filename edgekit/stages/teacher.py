@@ -132,7 +132,8 @@ class Teacher(ModelStage):
         probe_forward(model, spec, setting.img_size)
         data = ctx.data
         description = ModelDescription(model=spec.name, timm_id=spec.timm_id, num_classes=setting.num_classes,
-                                       img_size=setting.img_size, class_names=data.class_names, source=spec.source)
+                                       img_size=setting.img_size, class_names=data.class_names, source=spec.source,
+                                       model_args=dict(spec.args))
         if setting.teacher_trains:
             if spec.plugin:  # a user's model: find out now, not after training, whether the files can be written
                 check_traceable(model, spec.name, setting.img_size, traced_targets(setting))

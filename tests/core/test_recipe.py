@@ -90,6 +90,8 @@ def test_set_reaches_fields_without_a_flag():
     ({"prune.target": "flops=0.5"}, "must be macs=F or latency=F"),
     ({"teacher.weights": "w.safetensors", "teacher.pretrained": True}, "exclusive"),
     ({"export.tflite_io": "float"}, "--tflite-io"),
+    ({"export.onnx_int8_weights": "uint8"}, "--onnx-int8-weights sets how an int8 .onnx"),
+    ({"export.onnx_int8_weights": "int8", "int8.enabled": True, "export.formats": "tflite"}, "add onnx"),
     ({"export.formats": "onnx,coreml"}, "unknown format 'coreml'"),
 ])
 def test_bad_values_name_the_flag(flags, fragment):

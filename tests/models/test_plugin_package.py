@@ -4,7 +4,7 @@ import json
 import textwrap
 
 from plugin_helpers import plugin_distribution, run
-from tiny_data import NEEDS_VNNI_FOR_ORT_INT8, TINY_CHAIN_FLAGS
+from tiny_data import TINY_CHAIN_FLAGS
 
 USER_MODELS = textwrap.dedent('''\
     """A user's package: one decorated factory, found by edgekit through the `edgekit.models` entry point."""
@@ -25,7 +25,6 @@ USER_MODELS = textwrap.dedent('''\
 ''')
 
 
-@NEEDS_VNNI_FOR_ORT_INT8
 def test_a_plugin_package_model_is_pruned_quantized_exported_and_verified_everywhere(tmp_path):
     site = tmp_path / "site"
     plugin_distribution(site, "usernet", "usernet.models", USER_MODELS)

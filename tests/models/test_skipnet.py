@@ -11,6 +11,7 @@ from tiny_data import TINY_CHAIN_FLAGS, tiny_data
 
 from edgekit.models import MODELS, resolve
 from edgekit.models.build import create
+from edgekit.models.checkpoint import load_checkpoint
 from edgekit.models.complexity import count_params
 from edgekit.models.control_flow import control_flow, control_flow_name
 from edgekit.models.families.skipnet import GatedBlock, SkipResNet
@@ -173,7 +174,8 @@ def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_pat
     family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
     result = cli_fast("compress", "test_skipnet", *TINY_CHAIN_FLAGS, "--int8", "--formats", "onnx",
-                      "--qat-epochs", "0.25", "--calib-samples", "64", "--out", str(out))
+                      "--qat-epochs", "0.25", "--calib-samples", "64", "--model-arg", "threshold=0.45",
+                      "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_skipnet" and report["source"] == "edgekit.models.families.skipnet"
@@ -187,6 +189,8 @@ def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_pat
     notes = {b["format"]: " ".join(b["notes"]) for b in report["baseline"]}
     assert "block skipping realised in onnx" in notes["onnx"]
     assert "baseline onnx (fp32): block skipping realised in onnx" in (out / "report.md").read_text()
+    model, description = load_checkpoint(out / "model")  # the gate threshold is part of the pruned student
+    assert description.model_args == {"threshold": 0.45} and {b.threshold for b in model.gated_blocks()} == {0.45}
 
 
 def test_formats_without_control_flow_get_the_dense_form_and_say_so(tmp_path):

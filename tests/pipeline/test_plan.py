@@ -116,3 +116,15 @@ def test_a_reference_run_is_an_input_of_bench_keyed_by_its_bytes(tmp_path):
     other = {n.id: n.key for n in plan(tmp_path, reference=second).nodes}
     assert [i for i in keys if keys[i] != other[i]] == ["reference:onnx", "bench:onnx"]  # the bytes key the bench
     assert {n.id: n.key for n in plan(tmp_path, reference=moved).nodes} == keys  # the path does not
+
+
+def test_the_hosts_int8_onnx_weight_pick_keys_the_int8_file_only(tmp_path, monkeypatch):
+    """'--onnx-int8-weights auto' writes a different file on a host without VNNI: a cache entry is not reused there."""
+    from edgekit.runtimes import onnxruntime
+
+    keys = {}
+    for picked in ("int8", "uint8"):
+        monkeypatch.setattr(onnxruntime, "int8_weight_type", lambda picked=picked: picked)
+        keys[picked] = {n.id: n.key for n in plan(tmp_path, prune=0.3, int8=True).nodes}
+    changed = [i for i in keys["int8"] if keys["int8"][i] != keys["uint8"][i]]
+    assert changed[:2] == ["export:onnx", "verify:onnx"] and not any("baseline" in i for i in changed)

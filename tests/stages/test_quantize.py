@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from tiny_data import NEEDS_VNNI_FOR_ORT_INT8, TINY_MIN_AGREEMENT_INT8
+from tiny_data import TINY_MIN_AGREEMENT_INT8
 
 from edgekit.core.errors import EdgekitError
 from edgekit.core.options import Int8Options
@@ -97,7 +97,6 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli_fast, tmp_path, args, fragmen
     assert not (tmp_path / "run").exists()
 
 
-@NEEDS_VNNI_FOR_ORT_INT8
 def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, capsys):
     """The chain once with two formats, then with a third: the rerun takes every model stage from the cache."""
     flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,

@@ -204,14 +204,16 @@ def dynamic_conv(conv: nn.Conv2d, num_kernels: int = NUM_KERNELS) -> DynamicConv
                conv.groups, bias=True, num_kernels=num_kernels)
 
 
-def make_dynamic(model: nn.Module, keep: tuple[str, ...] = ()) -> nn.Module:
-    """Replace every nn.Conv2d of `model` by a DynamicConv2d, except those named in `keep` and those of
-    squeeze-excite modules; returns `model`."""
+def make_dynamic(model: nn.Module, keep: tuple[str, ...] = (), num_kernels: int = NUM_KERNELS) -> nn.Module:
+    """Replace every nn.Conv2d of `model` by a DynamicConv2d of `num_kernels` kernels (--model-arg num_kernels=K),
+    except those named in `keep` and those of squeeze-excite modules; returns `model`."""
+    if int(num_kernels) != num_kernels or num_kernels < 1:
+        raise ValueError(f"num_kernels must be a whole number >= 1, got {num_kernels}")
     inside_se = {id(m) for se in model.modules() if isinstance(se, (SqueezeExcite, SEModule)) for m in se.modules()}
     for name, conv in list(model.named_modules()):
         if isinstance(conv, nn.Conv2d) and name not in keep and id(conv) not in inside_se:
             parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child, dynamic_conv(conv))
+            setattr(model.get_submodule(parent) if parent else model, child, dynamic_conv(conv, int(num_kernels)))
     return model
 
 
@@ -223,20 +225,25 @@ def _timm(name: str, num_classes: int, drop_path_rate: float) -> nn.Module:
 
 @register_model(name="dy_mbv3_small", aliases=("dynamicconv_mbv3_small",), family=FAMILY_MOBILENET,
                 notes=f"DY-MobileNetV3-Small, K=4, {PAPER}")
-def dynamicconv_mbv3_small(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
-    return make_dynamic(_timm("mobilenetv3_small_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"))
+def dynamicconv_mbv3_small(num_classes: int, img_size: int, drop_path_rate: float = 0.0,
+                           num_kernels: int = NUM_KERNELS) -> nn.Module:
+    return make_dynamic(_timm("mobilenetv3_small_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"),
+                        num_kernels=num_kernels)
 
 
 @register_model(name="dy_mbv3_large", aliases=("dynamicconv_mbv3_large",), family=FAMILY_MOBILENET,
                 notes=f"DY-MobileNetV3-Large, K=4, {PAPER}")
-def dynamicconv_mbv3_large(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
-    return make_dynamic(_timm("mobilenetv3_large_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"))
+def dynamicconv_mbv3_large(num_classes: int, img_size: int, drop_path_rate: float = 0.0,
+                           num_kernels: int = NUM_KERNELS) -> nn.Module:
+    return make_dynamic(_timm("mobilenetv3_large_100", num_classes, drop_path_rate), keep=("conv_stem", "conv_head"),
+                        num_kernels=num_kernels)
 
 
 @register_model(name="dy_resnet18", aliases=("dynamicconv_resnet18",), family=FAMILY_RESNET,
                 notes=f"DY-ResNet-18, K=4, {PAPER}")
-def dynamicconv_resnet18(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
-    return make_dynamic(_timm("resnet18", num_classes, drop_path_rate), keep=("conv1",))
+def dynamicconv_resnet18(num_classes: int, img_size: int, drop_path_rate: float = 0.0,
+                         num_kernels: int = NUM_KERNELS) -> nn.Module:
+    return make_dynamic(_timm("resnet18", num_classes, drop_path_rate), keep=("conv1",), num_kernels=num_kernels)
 
 
 #: a tiny MobileNetV3: a depthwise-separable block, an edge-residual block (dense 3x3, stride 2) and an inverted
@@ -245,7 +252,8 @@ TINY_ARCH = [["ds_r1_k3_s2_e1_c8_se0.25_nre"], ["er_r1_k3_s2_e2_c16_nre"], ["ir_
 
 
 @register_model(family=FAMILY_MOBILENET, img_size=64, notes="a tiny DY-MobileNetV3 for tests (3 blocks)")
-def test_dynamicconv(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> nn.Module:
+def test_dynamicconv(num_classes: int, img_size: int, drop_path_rate: float = 0.0,
+                     num_kernels: int = NUM_KERNELS) -> nn.Module:
     from functools import partial
 
     from timm.layers import get_act_layer
@@ -253,4 +261,4 @@ def test_dynamicconv(num_classes: int, img_size: int, drop_path_rate: float = 0.
     se = partial(SqueezeExcite, gate_layer="hard_sigmoid", force_act_layer=nn.ReLU, rd_round_fn=round_channels)
     model = MobileNetV3(decode_arch_def(TINY_ARCH), num_classes=num_classes, stem_size=8, num_features=64,
                         act_layer=get_act_layer("hard_swish"), se_layer=se, drop_path_rate=drop_path_rate)
-    return make_dynamic(model, keep=("conv_stem", "conv_head"))
+    return make_dynamic(model, keep=("conv_stem", "conv_head"), num_kernels=num_kernels)

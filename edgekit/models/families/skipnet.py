@@ -209,21 +209,31 @@ CONFIGS = {
 }
 
 
-def _build(name: str, num_classes: int, drop_path_rate: float) -> SkipResNet:
-    return SkipResNet(num_classes=num_classes, drop_path_rate=drop_path_rate, **CONFIGS[name])
+def _build(name: str, num_classes: int, drop_path_rate: float, threshold: float, gate_cost: float) -> SkipResNet:
+    """One of CONFIGS; `threshold` (a block runs when its gate's probability exceeds it) and `gate_cost` (the
+    trainer's weight on the share of blocks run) can be set with --model-arg."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    if gate_cost < 0:
+        raise ValueError(f"gate_cost must be >= 0, got {gate_cost}")
+    return SkipResNet(num_classes=num_classes, drop_path_rate=drop_path_rate, threshold=float(threshold),
+                      gate_cost=float(gate_cost), **CONFIGS[name])
 
 
 @register_model(family=FAMILY, img_multiple=32, notes=f"SkipNet ResNet-18 (4 of 8 blocks gated), {PAPER}")
-def skipnet_resnet18(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> SkipResNet:
-    return _build("skipnet_resnet18", num_classes, drop_path_rate)
+def skipnet_resnet18(num_classes: int, img_size: int, drop_path_rate: float = 0.0, threshold: float = 0.5,
+                     gate_cost: float = 0.1) -> SkipResNet:
+    return _build("skipnet_resnet18", num_classes, drop_path_rate, threshold, gate_cost)
 
 
 @register_model(family=FAMILY, img_multiple=32, notes=f"SkipNet ResNet-34 (12 of 16 blocks gated), {PAPER}")
-def skipnet_resnet34(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> SkipResNet:
-    return _build("skipnet_resnet34", num_classes, drop_path_rate)
+def skipnet_resnet34(num_classes: int, img_size: int, drop_path_rate: float = 0.0, threshold: float = 0.5,
+                     gate_cost: float = 0.1) -> SkipResNet:
+    return _build("skipnet_resnet34", num_classes, drop_path_rate, threshold, gate_cost)
 
 
 @register_model(family=FAMILY, img_size=64, img_multiple=16,
                 notes="a tiny SkipNet for tests (3 stages of 16/32/64, 2 of 5 blocks gated)")
-def test_skipnet(num_classes: int, img_size: int, drop_path_rate: float = 0.0) -> SkipResNet:
-    return _build("test_skipnet", num_classes, drop_path_rate)
+def test_skipnet(num_classes: int, img_size: int, drop_path_rate: float = 0.0, threshold: float = 0.5,
+                 gate_cost: float = 0.1) -> SkipResNet:
+    return _build("test_skipnet", num_classes, drop_path_rate, threshold, gate_cost)
