@@ -154,10 +154,34 @@ def _optimizer(model: torch.nn.Module, extras: list[torch.nn.Module], config: Tr
     decay (timm's param groups, `lr_scale` applied by the scheduler) when set."""
     optimizer = create_optimizer_v2(model, opt=config.optimizer, lr=config.lr, weight_decay=config.weight_decay,
                                     momentum=0.9, layer_decay=config.layer_decay)
+    _scale_marked_parameters(optimizer, model)
     for module in extras:
         for group in param_groups_weight_decay(module, config.weight_decay):
             optimizer.add_param_group(group)
     return optimizer
+
+
+def _scale_marked_parameters(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> None:
+    """Move the parameters a module marks (`parameter_lr_scales()`: name -> multiple, e.g. DynamicConv's kernel
+    bank) into param groups of their own whose `lr_scale` (applied by timm's scheduler) is multiplied by it."""
+    scales = {id(getattr(module, name)): scale for module in model.modules()
+              if callable(getattr(module, "parameter_lr_scales", None))
+              for name, scale in module.parameter_lr_scales().items() if getattr(module, name, None) is not None}
+    if not scales:
+        return
+    groups = []
+    for group in optimizer.param_groups:
+        marked: dict[float, list] = {}
+        for param in group["params"]:
+            if id(param) in scales:
+                marked.setdefault(scales[id(param)], []).append(param)
+        group["params"] = [p for p in group["params"] if id(p) not in scales]
+        settings = {key: value for key, value in group.items() if key != "params"}
+        groups += [{**settings, "params": params, "lr_scale": settings.get("lr_scale", 1.0) * scale}
+                   for scale, params in marked.items()]
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    for group in groups:
+        optimizer.add_param_group(group)
 
 
 def _schedule(optimizer: torch.optim.Optimizer, steps: int, warmup_fraction: float) -> CosineLRScheduler:

@@ -218,3 +218,29 @@ def test_condconv_efficientnets_are_in_the_zoo_and_onnx_is_refused_before_any_wo
                       "--out", str(tmp_path / "pruned"))
     assert result.returncode == 2 and not (tmp_path / "pruned" / "report.json").exists()
     assert "--prune: condconv (CondConv2d) cannot be pruned" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("layer_decay", [None, 0.8])
+def test_the_kernel_banks_learn_at_k_times_the_base_rate(layer_decay):
+    """Each of K kernels gets 1/K of the mixed kernel's gradient while the attention is near uniform: the trainer
+    gives the banks (weights and biases) K times the rate, on top of any layer-wise decay."""
+    from edgekit.stages.train import TrainConfig, _optimizer, _schedule
+
+    model = create(resolve("test_dynamicconv").with_args({"num_kernels": 3}), 4, 64)
+    reference = create(resolve("test_dynamicconv").with_args({"num_kernels": 3}), 4, 64)
+    lrs = []
+    for scaled in (True, False):
+        config = TrainConfig(epochs=1, lr=0.1, optimizer="sgd", layer_decay=layer_decay)
+        if not scaled:  # the same model without the marks: what every parameter would get
+            for m in reference.modules():
+                if isinstance(m, DynamicConv2d):
+                    m.parameter_lr_scales = dict
+        optimizer = _optimizer(model if scaled else reference, [], config)
+        _schedule(optimizer, steps=100, warmup_fraction=0.0)
+        names = {id(p): n for n, p in (model if scaled else reference).named_parameters()}
+        lrs.append({names[id(p)]: group["lr"] for group in optimizer.param_groups for p in group["params"]})
+    scaled, plain = lrs
+    assert scaled.keys() == plain.keys() == {n for n, _ in model.named_parameters()}  # each parameter once
+    banks = {f"{n}.{p}" for n, m in model.named_modules() if isinstance(m, DynamicConv2d) for p in ("weight", "bias")}
+    assert banks and all(scaled[n] == pytest.approx(3 * plain[n]) for n in banks)
+    assert all(scaled[n] == pytest.approx(plain[n]) for n in plain if n not in banks)

@@ -117,6 +117,15 @@ class DynamicConv2d(nn.Module):
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(self.bias, -bound, bound)
 
+    def parameter_lr_scales(self) -> dict[str, float]:
+        """Learning-rate multiples for the trainer: the K kernels and biases learn at K times the base rate.
+
+        While the attention is near uniform (at initialisation, and at the annealing's high temperature) the mixed
+        kernel is the mean of the K kernels, and each kernel gets 1/K of its gradient: plain SGD would move the
+        mixed kernel at 1/K of the rate a static convolution's kernel moves.
+        """
+        return {"weight": float(self.num_kernels), "bias": float(self.num_kernels)}
+
     @property
     def kernels(self) -> torch.Tensor:
         """The bank as (K, out, in/groups, kh, kw) (a view of `weight`)."""
