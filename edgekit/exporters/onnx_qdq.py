@@ -15,7 +15,8 @@ def to_uint8(proto, weights: bool = False) -> int:
 
     Numerically exact: uint8 value = int8 value + 128 with zero point + 128. onnxruntime's x86 kernels take uint8
     activations (int8·int8 QDQ nodes are left unfused there and run in float or a slow path); uint8 weights
-    select its u8·u8 kernels (exact on x86 without VNNI, edgekit.runtimes.onnxruntime). Returns the number of nodes rewritten.
+    select its u8·u8 kernels (exact on x86 without VNNI, edgekit.runtimes.onnxruntime). Returns the number of
+    nodes rewritten.
     """
     from onnx import numpy_helper
 
