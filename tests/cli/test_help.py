@@ -31,7 +31,9 @@ def test_every_schema_field_has_a_flag_or_set():
     flags = {p.name.replace(SEPARATOR, ".") for p in COMPRESS_OPTIONS}
     assert flags == set(all_paths())
     without_flag = set(DOTTED_PATHS) - flags - {"model"}
-    assert without_flag == {"prune.ratios"}  # a mapping: --set prune.ratios={...} or the recipe
+    # mappings: --set prune.ratios={...} or the recipe; teacher.model_args also has compress's --model-arg K=V
+    assert without_flag == {"prune.ratios", "teacher.model_args"}
+    assert "--model-arg" in help_text("compress")
 
 
 @pytest.mark.parametrize("command", ["export", "bench", "analyze", "cache"])
