@@ -9,6 +9,7 @@ libraries print ("LLVM ERROR: ..."), is captured for that line and passed on to 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -63,7 +64,12 @@ def run_isolated(func: Callable[..., T], *, what: str, args: Sequence[Any] = (),
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():  # libraries warn that fork and threads deadlock: `on_start` handles that
             warnings.simplefilter("ignore")
-            pid = os.fork()
+            gc.freeze()  # the child never collects what it inherits (see _child)
+            try:
+                pid = os.fork()
+            finally:
+                if pid != 0:
+                    gc.unfreeze()
         if pid == 0:  # the child never returns from here
             os.close(read_end)
             _child(write_end, stderr.fileno(), func, args, kwargs, on_start)
@@ -89,7 +95,12 @@ def run_isolated(func: Callable[..., T], *, what: str, args: Sequence[Any] = (),
 def _child(write_end: int, stderr_fd: int, func: Callable, args: Sequence, kwargs: Mapping,
            on_start: Callable[[], None] | None) -> None:
     """Body of the forked child: run, send ["ok", result] or ["raised", module, class, line, exit code] as JSON,
-    exit at once."""
+    exit at once.
+
+    Everything inherited from the parent stays frozen out of the garbage collector: destroying an object whose
+    native owner's threads did not survive the fork (an onnxruntime session's thread pool) waits for those threads
+    forever.
+    """
     try:
         os.dup2(stderr_fd, 2)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import gc
 import os
 import signal
 import subprocess
@@ -139,6 +140,33 @@ def test_a_hang_is_stopped_at_the_timeout(tmp_path):
     assert time.monotonic() - start < 10 and caught.value.exit_code == EXIT_INTERNAL
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(int(pid_file.read_text()), 0)
+
+
+def _collect_and_report_pid() -> int:
+    gc.collect()
+    return os.getpid()
+
+
+def test_the_child_never_collects_garbage_it_inherited(tmp_path):
+    """Unreachable objects the parent left (an onnxruntime session in a cycle) must not be destroyed in the child:
+    their native threads are gone there, and destroying one hangs."""
+    marker = tmp_path / "collected_in"
+
+    class Cycle:
+        def __del__(self):
+            marker.write_text(str(os.getpid()))
+
+    gc.disable()
+    try:
+        garbage = Cycle()
+        garbage.self = garbage
+        del garbage
+        child_pid = run_isolated(_collect_and_report_pid, what="collect")
+        assert child_pid != os.getpid() and not marker.exists()
+        gc.collect()
+    finally:
+        gc.enable()
+    assert marker.read_text() == str(os.getpid())  # this process still collects it
 
 
 def test_without_fork_the_function_runs_here(monkeypatch):
