@@ -22,16 +22,18 @@ from edgekit.quant.norm_folding import with_folded_norms
 MAX_BATCH = 4096
 
 
-def capture(model: torch.nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
+def capture(model: torch.nn.Module, example: torch.Tensor, fold_norms: bool = True) -> torch.fx.GraphModule:
     """The model as an ATen graph with a dynamic batch dimension (what PT2E quantizers annotate).
 
-    BatchNorms after custom layers that can absorb them are folded first, on a copy (`norm_folding`), as PT2E folds
-    them into convolutions. Modules with a litert-torch workaround are captured through it (`tflite_rewrites`: numerically identical
-    forwards), so the one integer model converts to TFLite too; a captured graph cannot be rewritten later.
+    With `fold_norms`, BatchNorms after custom layers that can absorb them are folded first, on a copy
+    (`norm_folding`), as PT2E folds them into convolutions. QAT captures keep them: QAT's trained weights are copied
+    back into the float model by name, where a folded norm has no counterpart. Modules with a litert-torch
+    workaround are captured through it (`tflite_rewrites`: numerically identical forwards), so the one integer model
+    converts to TFLite too; a captured graph cannot be rewritten later.
     """
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     traced = example.expand(2, *example.shape[1:]).contiguous() if example.shape[0] == 1 else example
-    model = with_folded_norms(model.eval(), traced)
+    model = with_folded_norms(model.eval(), traced) if fold_norms else model.eval()
     try:
         with quiet_trace(), tflite_compatible(model):
             return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()

@@ -93,7 +93,7 @@ class Int8(ModelStage):
         example, _ = fetch(data.val, [0])
         batches = calibration_batches(data, options.int8.calib_samples, min(options.train.batch_size, 64),
                                       options.seed)
-        graph = pt2e.capture(model, example)
+        graph = pt2e.capture(model, example, fold_norms=mode != "qat")
         metrics: dict = {"mode": mode, "backend": backend.name, "backend_choice": why,
                          "calib_samples": sum(b.shape[0] for b in batches)}
         float_layers: tuple[str, ...] = ()

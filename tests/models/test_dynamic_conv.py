@@ -186,12 +186,33 @@ def test_onnx_keeps_per_image_mixing_with_a_dynamic_batch(tmp_path):
     assert np.abs(got - expected).max() < 1e-4 * max(1.0, np.abs(expected).max())
 
 
-def test_compress_prunes_quantizes_and_verifies_in_onnxruntime(cli_fast, tmp_path):
-    """One format per family keeps CI short (its .pte took 74 s here, ONNX a third of that; TFLite: T2T-ViT's
-    test); every format of every family: benchmarks/int8_matrix.py and benchmarks/families_fmnist.py."""
+def test_the_bias_joins_the_product_in_one_unquantized_op():
+    """int8 captures never quantize a dynamic convolution's product and its bias apart: once a BatchNorm is folded,
+    both are large and nearly cancel, and per-tensor steps for each would be large against their sum."""
+    from edgekit.quant.pt2e import calibrate, capture, convert, prepare
+    from edgekit.quant.scheme import xnnpack_quantizer
+
+    torch.manual_seed(0)
+    model = create(resolve("test_dynamicconv"), 10, 32).eval()
+    x = torch.randn(4, 3, 32, 32)
+    prepared = prepare(capture(model, x), xnnpack_quantizer(), qat=False)
+    calibrate(prepared, [x])
+    graph = convert(prepared).graph
+    products = [n for n in graph.nodes if n.target in (torch.ops.aten.baddbmm.default, torch.ops.aten.bmm.default)]
+    dynamic = sum(isinstance(m, DynamicConv2d) for m in model.modules())
+    assert len(products) == dynamic and all(n.target == torch.ops.aten.baddbmm.default for n in products)
+    dequantize = torch.ops.quantized_decomposed.dequantize_per_tensor.default
+    assert all(getattr(n.args[0], "target", None) != dequantize for n in products)  # the mixed bias stays float
+
+
+def test_compress_prunes_quantizes_with_qat_and_verifies_in_onnxruntime(cli_fast, tmp_path):
+    """QAT, whose capture keeps the BatchNorms PTQ folds (its weights go back into the float model by name; PTQ's
+    folding: tests/quant/test_norm_folding.py). One format per family keeps CI short (its .pte took 74 s here, ONNX
+    a third of that; TFLite: T2T-ViT's test); every format of every family: benchmarks/int8_matrix.py and
+    benchmarks/families_fmnist.py."""
     out = tmp_path / "run"
-    result = cli_fast("compress", "test_dynamicconv", *TINY_CHAIN_FLAGS, "--int8", "ptq", "--formats", "onnx",
-                      "--calib-samples", "32", "--out", str(out))
+    result = cli_fast("compress", "test_dynamicconv", *TINY_CHAIN_FLAGS, "--int8", "qat", "--qat-epochs", "0.5",
+                      "--formats", "onnx", "--calib-samples", "32", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "test_dynamicconv" and report["source"] == "edgekit.models.families.dynamic_conv"

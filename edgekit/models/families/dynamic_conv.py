@@ -14,7 +14,10 @@ out/groups, in/groups * k * k) kernels. Slices, concatenations, reshapes and mat
 the one graph exports with ONNX's dynamic batch and runs in onnxruntime, LiteRT and ExecuTorch alike (the
 batch-folded grouped convolution of the reference code needs `groups = batch * groups`, a constant, and so a fixed
 batch), and FlopCounterMode counts its MACs: aggregation, attention and the convolution itself (depthwise
-layers as a (1 x k*k) x (k*k x H'W') product per channel).
+layers as a (1 x k*k) x (k*k x H'W') product per channel). The bias joins the product in the same op
+(`baddbmm`): PT2E's XNNPACK quantizer annotates a separate `add` and would quantize both of its inputs per tensor,
+and once a BatchNorm is folded into the kernels (edgekit.quant.norm_folding) the product and the folded bias are both
+large and nearly cancel, so their int8 steps would be large against their sum.
 
 Models (registered as dy_*, with the dynamicconv_* names as aliases, so that `edgekit models` keeps 80 columns):
 timm's MobileNetV3-Small/Large and ResNet-18 with every convolution dynamic except the stem, the squeeze-excite FCs
@@ -185,12 +188,14 @@ class DynamicConv2d(nn.Module):
         attention = self.kernel_weights(x)
         weight = attention @ self.weight.flatten(1)  # (B, out * in/g * kh * kw)
         cols, (out_h, out_w) = self.columns(x)
-        cols = cols.reshape(batch, groups, -1, out_h * out_w)
-        out = weight.reshape(batch, groups, self.out_channels // groups, -1) @ cols  # (B, g, out/g, H'W')
-        out = out.reshape(batch, self.out_channels, out_h, out_w)
-        if self.bias is not None:
-            out = out + (attention @ self.bias)[:, :, None, None]
-        return out
+        cols = cols.reshape(batch * groups, -1, out_h * out_w)  # (B*g, in/g * kh * kw, H'W')
+        weight = weight.reshape(batch * groups, self.out_channels // groups, -1)
+        if self.bias is None:
+            out = torch.bmm(weight, cols)
+        else:  # one op: a separate add would be quantized per input (see below)
+            bias = (attention @ self.bias).reshape(batch * groups, self.out_channels // groups, 1)
+            out = torch.baddbmm(bias, weight, cols)  # (B*g, out/g, H'W')
+        return out.reshape(batch, self.out_channels, out_h, out_w)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
