@@ -86,17 +86,19 @@ def test_bad_prune_options_fail_before_any_work(tmp_path, overrides, fragment):
     assert not (tmp_path / "run").exists()
 
 
-def test_compress_prune_end_to_end_in_all_formats_and_reload(cli, tmp_path):
+def test_compress_prune_end_to_end_and_reload(cli, tmp_path):
+    """ONNX and TFLite: a pruned model's .pte costs a minute here and is covered by the QAT chain
+    (tests/stages/test_quantize.py), the plugin and family tests (tests/models)."""
     out = tmp_path / "run"
     result = cli("compress", "test_vit", "--prune", "0.3", "--no-int8", "--no-kd", "--epochs", "0", "--data",
-                 "synthetic", "--img-size", "64", "--formats", "onnx,tflite,pte", "--runs", "5", "--out", str(out),
+                 "synthetic", "--img-size", "64", "--formats", "onnx,tflite", "--no-bench", "--out", str(out),
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     prune_stage = next(s for s in report["stages"] if s["name"] == "prune")["metrics"]
     assert prune_stage["macs_ratio"] <= 0.6 and prune_stage["latency"]["p50_after_ms"] > 0
     assert not report["baseline_is_artifacts"] and report["ok"]
-    assert {a["format"] for a in report["artifacts"]} == {"onnx", "tflite", "pte"}
+    assert {a["format"] for a in report["artifacts"]} == {"onnx", "tflite"}
     for artifact, base in zip(report["artifacts"], report["baseline"]):
         assert artifact["parity"]["passed"] and artifact["params"] < base["params"]
     exported = cli("export", str(out / "model"), "--formats", "onnx", "--out", str(tmp_path / "again"), cwd=tmp_path)
