@@ -65,6 +65,7 @@ def run_isolated(func: Callable[..., T], *, what: str, args: Sequence[Any] = (),
         with warnings.catch_warnings():  # libraries warn that fork and threads deadlock: `on_start` handles that
             warnings.simplefilter("ignore")
             gc.freeze()  # the child never collects what it inherits (see _child)
+            pid = -1
             try:
                 pid = os.fork()
             finally:

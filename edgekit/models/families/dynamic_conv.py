@@ -9,15 +9,15 @@ of a run (the paper: over its first 10 epochs), so that all kernels train at fir
 temperature (1). The trainer drives the annealing through `set_training_progress` (edgekit.stages.train).
 
 The per-image convolution is computed as im2col + batched matmul: the k*k shifted (strided) slices of the padded
-input are stacked into (B, groups, in/groups * k * k, H'W') columns and multiplied by the aggregated (B, groups,
-out/groups, in/groups * k * k) kernels. Slices, concatenations, reshapes and matmuls keep the batch symbolic, so
-the one graph exports with ONNX's dynamic batch and runs in onnxruntime, LiteRT and ExecuTorch alike (the
-batch-folded grouped convolution of the reference code needs `groups = batch * groups`, a constant, and so a fixed
-batch), and FlopCounterMode counts its MACs: aggregation, attention and the convolution itself (depthwise
-layers as a (1 x k*k) x (k*k x H'W') product per channel). The bias joins the product in the same op
-(`baddbmm`): PT2E's XNNPACK quantizer annotates a separate `add` and would quantize both of its inputs per tensor,
-and once a BatchNorm is folded into the kernels (edgekit.quant.norm_folding) the product and the folded bias are both
-large and nearly cancel, so their int8 steps would be large against their sum.
+input are stacked into (B * groups, in/groups * k * k, H'W') columns and multiplied by the aggregated (B * groups,
+out/groups, in/groups * k * k) kernels. Slices, concatenations, reshapes and matmuls keep the batch symbolic, so the
+one graph exports with ONNX's dynamic batch and runs in onnxruntime, LiteRT and ExecuTorch alike (the batch-folded
+grouped convolution of the reference code needs `groups = batch * groups`, a constant, and so a fixed batch), and
+FlopCounterMode counts its MACs: aggregation, attention and the convolution itself (depthwise layers as a (1 x k*k)
+x (k*k x H'W') product per channel). The bias joins the product in the same op (`baddbmm`): PT2E's XNNPACK quantizer
+annotates a separate `add` and would quantize both of its inputs per tensor, and once a BatchNorm is folded into the
+kernels (edgekit.quant.norm_folding) the product and the folded bias are both large and nearly cancel, so their int8
+steps would be large against their sum.
 
 Models (registered as dy_*, with the dynamicconv_* names as aliases, so that `edgekit models` keeps 80 columns):
 timm's MobileNetV3-Small/Large and ResNet-18 with every convolution dynamic except the stem, the squeeze-excite FCs
@@ -192,7 +192,7 @@ class DynamicConv2d(nn.Module):
         weight = weight.reshape(batch * groups, self.out_channels // groups, -1)
         if self.bias is None:
             out = torch.bmm(weight, cols)
-        else:  # one op: a separate add would be quantized per input (see below)
+        else:  # one op: a separate add would be quantized per input (see the module docstring)
             bias = (attention @ self.bias).reshape(batch * groups, self.out_channels // groups, 1)
             out = torch.baddbmm(bias, weight, cols)  # (B*g, out/g, H'W')
         return out.reshape(batch, self.out_channels, out_h, out_w)
