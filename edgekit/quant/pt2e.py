@@ -33,9 +33,9 @@ def capture(model: torch.nn.Module, example: torch.Tensor, fold_norms: bool = Tr
     """
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     traced = example.expand(2, *example.shape[1:]).contiguous() if example.shape[0] == 1 else example
-    model = with_folded_norms(model.eval(), traced) if fold_norms else model.eval()
+    model = with_folded_norms(model.eval(), traced) if fold_norms else model
     try:
-        with quiet_trace(), tflite_compatible(model):
+        with quiet_trace(), tflite_compatible(model):  # eval() again: folding adds modules in training mode
             return torch.export.export(model.eval(), (traced,), dynamic_shapes=({0: batch},)).module()
     except Exception as exc:  # noqa: BLE001 - one line for the user
         raise UntraceableModel(f"--int8: {UNTRACEABLE} PT2E quantization (torch.export): {trace_failure(exc, 300)}") from exc
