@@ -24,7 +24,8 @@ from pathlib import Path
 from tiny_budget import machine
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"histogram": ("pt2e", "histogram"), "minmax": ("pt2e", "minmax"), "nncf": ("nncf", "histogram")}
+VARIANTS = {"histogram": ("pt2e", "histogram"), "minmax": ("pt2e", "minmax"), "batch-mean": ("pt2e", "batch-mean"),
+            "nncf": ("nncf", "histogram")}
 
 
 def teacher(name: str, args, work: Path) -> Path:

@@ -13,5 +13,6 @@ if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ] && command -v apt-get
       openssh-server >/dev/null || echo "test: apt could not install openssh-server; the ssh tests will skip"
   fi
 fi
-# One worker per core (pytest-xdist); pass -n 0 to run in one process.
-exec .venv/bin/python -m pytest -q -n auto "$@"
+# One worker per core (pytest-xdist; a worker that runs out of tests takes queued ones from the other's share);
+# pass -n 0 to run in one process.
+exec .venv/bin/python -m pytest -q -n auto --dist worksteal "$@"

@@ -32,6 +32,7 @@ def assert_one_line_error(result, fragment):
     (["compress", "test_effnet", *BASE, "--prune", "0.3", "--prune-ignore", "conv_stemm"], "did you mean 'conv_stem'"),
     (["compress", "test_effnet", *BASE, "--prune-target", "flops=0.5"], "must be macs=F or latency=F"),
     (["compress", "test_effnet", *BASE, "--int8", "--quant-backend", "onnxrt"], "'onnxrt' is not one of auto, pt2e, nncf"),
+    (["compress", "test_effnet", *BASE, "--int8", "--calib-observer", "percentile"], "'percentile' is not one of auto"),
     (["compress", "test_effnet", *BASE, "--kd"], "--kd distils a compressed student"),
     (["compress", "test_effnet", "--data", "synthetic", "--prune", "0.3", "--kd"], "--kd needs labelled --data"),
     (["compress", "test_effnet", *BASE, "--resume", "missing-state.pt"], "--resume 'missing-state.pt' does not exist"),

@@ -239,7 +239,9 @@ def int8_section(report: dict) -> list[str]:
     why = stage.get("backend_choice")
     lines = ["", "## INT8", "", f"- mode: **{stage['mode']}**, backend `{stage['backend']}`"
              f"{f' ({why})' if why and why != 'requested' else ''}, {stage['calib_samples']} calibration images",
-             f"- weights {scheme['weights']}; activations {scheme['activations']}; batch norm {scheme['batch_norm']}",
+             f"- weights {scheme['weights']}; activations {scheme['activations']}"
+             f"{f' (ranges: {ranges})' if (ranges := scheme.get('activation_ranges')) else ''}; "
+             f"batch norm {scheme['batch_norm']}",
              f"- layers kept in float: {', '.join(scheme['float_layers']) or 'none'}", "",
              "| format | size vs FP32 | top-1 change vs FP32 file | int8 ops | float ops (kinds) | max diff vs PyTorch int8 |",
              "|---|---|---|---|---|---|"]

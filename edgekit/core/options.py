@@ -300,6 +300,9 @@ class Int8Options(Section):
     backend: Literal["auto", "pt2e", "nncf"] = option(
         "auto", "auto: pt2e, and NNCF's bias-corrected PTQ for MobileNetV3/EfficientNet", flat="quant_backend")
     calib_samples: int = option(256, "calibration images (PTQ, and QAT's initial ranges)", ge=1)
+    calib_observer: Literal["auto", "histogram", "minmax", "batch-mean"] = option(
+        "auto", "PTQ activation ranges: histogram (XNNPACK's), minmax, or batch-mean (the mean of each calibration "
+                "batch's min/max); auto: batch-mean for DynamicConv models, else histogram")
     max_drop: float | None = option(None, "max top-1 points lost vs FP32 on the exported file; the most "
                                           "sensitive layers stay float", ge=0)
     qat_epochs: float = option(1.0, "QAT epochs; a fraction trains on that share of an epoch (e.g. 0.25)", ge=0)

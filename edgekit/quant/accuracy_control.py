@@ -39,13 +39,13 @@ def top1_of_deployed(converted: torch.nn.Module, val, dataset_name: str) -> tupl
         return evaluate(session.run, val, dataset_name, label="max-drop: int8 (onnxruntime)")["top1"], "onnxruntime"
 
 
-def rank_layers(model, graph, backend, batches, images: torch.Tensor) -> list[dict]:
+def rank_layers(model, graph, backend, batches, images: torch.Tensor, observer: str = "histogram") -> list[dict]:
     """Each layer's sensitivity: how much output distortion (MSE of logits vs FP32) keeping it in float removes."""
     with torch.inference_mode():
         reference = model.eval()(images)
 
     def distortion(float_layers: tuple[str, ...]) -> float:
-        converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers), batches)
+        converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers, observer), batches)
         with torch.inference_mode():
             return float(torch.mean((converted(images) - reference) ** 2))
 
@@ -60,7 +60,8 @@ def rank_layers(model, graph, backend, batches, images: torch.Tensor) -> list[di
     return sorted(rows, key=lambda r: -r["sensitivity"])
 
 
-def search(model, graph, backend, batches, data, max_drop: float, eval_samples: int | None) -> dict:
+def search(model, graph, backend, batches, data, max_drop: float, eval_samples: int | None,
+           observer: str = "histogram") -> dict:
     """Smallest prefix of the sensitivity ranking kept in float (1, 2, 4, ... layers) that meets --max-drop."""
     if not data.has_labels:
         raise EdgekitError("--max-drop needs labelled --data: the drop is measured as top-1 on the validation split")
@@ -69,7 +70,7 @@ def search(model, graph, backend, batches, data, max_drop: float, eval_samples: 
     steps: list[dict] = []
 
     def attempt(float_layers: tuple[str, ...]) -> float:
-        converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers), batches)
+        converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers, observer), batches)
         top1, where = top1_of_deployed(converted, val, data.name)
         steps.append({"float_layers": len(float_layers), "top1": top1, "drop": round(fp32 - top1, 2), "measured_in": where})
         info(f"max-drop: {len(float_layers)} layer(s) in float → top-1 {top1:.2f}% (drop {fp32 - top1:.2f}, "
@@ -87,7 +88,7 @@ def search(model, graph, backend, batches, data, max_drop: float, eval_samples: 
         chosen = tuple(result["nncf"]["float_layers"])
         return _settle(result, attempt(chosen), chosen, max_drop)
     images = fetch(val, list(range(min(RANKING_IMAGES, len(val)))))[0]
-    ranking = rank_layers(model, graph, backend, batches, images)
+    ranking = rank_layers(model, graph, backend, batches, images, observer)
     result["ranking"] = ranking
     names = [r["layer"] for r in ranking]
     best = (float("inf"), ())

@@ -96,18 +96,23 @@ class Int8(ModelStage):
         graph = pt2e.capture(model, example, fold_norms=mode != "qat")
         metrics: dict = {"mode": mode, "backend": backend.name, "backend_choice": why,
                          "calib_samples": sum(b.shape[0] for b in batches)}
+        observer = scheme.resolve_observer(options.int8.calib_observer, ctx.setting.spec.family)
         float_layers: tuple[str, ...] = ()
         if options.int8.max_drop is not None:
-            control = accuracy_control.search(model, graph, backend, batches, data, options.int8.max_drop, options.data.eval_samples)
+            control = accuracy_control.search(model, graph, backend, batches, data, options.int8.max_drop,
+                                              options.data.eval_samples, observer)
             float_layers = tuple(control["float_layers"])
             metrics["accuracy_control"] = control
         if mode == "qat":
             converted, metrics["qat"] = self._qat(model, graph, batches, float_layers, node, inputs, ctx)
         else:
-            info(f"int8: post-training quantization ({backend.name}) on {metrics['calib_samples']} calibration images")
-            converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers), batches)
-        metrics.update(scheme=scheme.describe(float_layers), qdq=qdq_counts(converted), census=graph_census(converted),
-                       activation_ranges=pt2e.observer_ranges(converted))
+            info(f"int8: post-training quantization ({backend.name}) on {metrics['calib_samples']} calibration images"
+                 + (f", {observer} ranges" if backend.name == "pt2e" else ""))
+            converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers, observer), batches)
+        ranges = ("QAT fake-quantizers (moving min/max)" if mode == "qat" else f"{observer} observers"
+                  if backend.name == "pt2e" else f"{backend.name} statistics")
+        metrics.update(scheme=scheme.describe(float_layers, ranges), qdq=qdq_counts(converted),
+                       census=graph_census(converted), activation_ranges=pt2e.observer_ranges(converted))
         info(f"int8: {metrics['census']['int8_ops']} integer ops, {metrics['census']['float_ops']} float ops "
              f"({', '.join(metrics['census']['float_op_types']) or 'none'})")
         return Output(metrics, ModelArtifact(source.description, "int8", module=converted, float_module=model))

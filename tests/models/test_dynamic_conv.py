@@ -225,6 +225,19 @@ def test_compress_prunes_quantizes_with_qat_and_verifies_in_onnxruntime(cli_fast
     assert json.loads((out / "model" / "model.json").read_text())["edits"]
 
 
+def test_ptq_ranges_are_batch_means_and_the_report_says_so(cli_fast, tmp_path):
+    """--calib-observer auto gives DynamicConv batch-mean ranges (edgekit.quant.observers; the choice per family and
+    --calib-observer overriding it: tests/quant/test_observers.py)."""
+    out = tmp_path / "run"
+    result = cli_fast("compress", "test_dynamicconv", "--data", "synthetic", "--epochs", "0", "--int8", "ptq",
+                      "--formats", "onnx", "--no-bench", "--eval-samples", "16", "--parity-samples", "4",
+                      "--calib-samples", "16", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stage = next(s for s in json.loads((out / "report.json").read_text())["stages"] if s["name"] == "int8")
+    assert stage["metrics"]["scheme"]["activation_ranges"] == "batch-mean observers"
+    assert "(ranges: batch-mean observers)" in (out / "report.md").read_text()
+
+
 def test_condconv_efficientnets_are_in_the_zoo_and_onnx_is_refused_before_any_work(cli_fast, tmp_path):
     for name, timm_id in (("effnet_cc_b0_4e", "efficientnet_cc_b0_4e"), ("effnet_cc_b0_8e", "efficientnet_cc_b0_8e"),
                           ("effnet_cc_b1_8e", "efficientnet_cc_b1_8e")):

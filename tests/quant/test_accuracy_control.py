@@ -43,7 +43,7 @@ def fake(monkeypatch, tiny, batches):
     data = types.SimpleNamespace(has_labels=True, val=Labelled(), name="d")
     backend = types.SimpleNamespace(quantize=lambda graph, quantizer, batches: quantizer, accuracy_control=None)
     monkeypatch.setattr(accuracy_control, "evaluate", lambda *a, **k: {"top1": 90.0})
-    monkeypatch.setattr(accuracy_control.scheme, "xnnpack_quantizer", lambda qat, layers: layers)
+    monkeypatch.setattr(accuracy_control.scheme, "xnnpack_quantizer", lambda qat, layers, observer: layers)
     monkeypatch.setattr(accuracy_control, "top1_of_deployed", lambda layers, val, name: (85.0 + len(layers), "stub"))
     monkeypatch.setattr(accuracy_control, "rank_layers", lambda *a: [{"layer": n, "sensitivity": 1.0 / (i + 1)}
                                                                     for i, n in enumerate("abcdefgh")])

@@ -98,15 +98,16 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli_fast, tmp_path, args, fragmen
 
 
 def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, capsys):
-    """The chain once with two formats, then with a third: the rerun takes every model stage from the cache."""
+    """The chain once with two formats, then with a third: the rerun takes every model stage from the cache. Timing
+    int8 files: tests/test_pipeline.py and the device tests."""
     flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,
-                 out=tmp_path / "run", runs=5, warmup=1, parity_samples=8, eval_samples=256, tflite_io="float",
+                 out=tmp_path / "run", bench=False, parity_samples=8, eval_samples=256, tflite_io="float",
                  overwrite=True, min_agreement_int8=TINY_MIN_AGREEMENT_INT8)
     first, _ = run(load_recipe(None, {**flags, "formats": "onnx,tflite"})[0])
     assert not any(s["cached"] for s in first["stages"])
     report, out = run(load_recipe(None, {**flags, "formats": "onnx,tflite,pte"})[0])
     computed = {(s["name"], s.get("target")) for s in report["stages"] if not s["cached"]} - {("data", None)}
-    assert {name for name, target in computed} == {"export", "verify", "bench"} and \
+    assert {name for name, target in computed} == {"export", "verify"} and \
         {target for _, target in computed} == {"pte"}  # only the new format's files are new work
     assert [a["sha256"] for a in report["artifacts"][:2]] == [a["sha256"] for a in first["artifacts"]]
     assert all(a["fidelity"]["n"] == 256 and a["fidelity"]["passed"] for a in report["artifacts"])
@@ -116,6 +117,7 @@ def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, ca
     stage = next(s for s in report["stages"] if s["name"] == "int8")["metrics"]
     assert stage["mode"] == "qat" and stage["qat"]["kd"] and stage["census"]["int8_ops"] > 0
     assert stage["activation_ranges"] and stage["scheme"]["weights"].startswith("int8 symmetric")
+    assert stage["scheme"]["activation_ranges"].startswith("QAT fake-quantizers")
     assert report["ok"], [a["error"] for a in report["artifacts"]]
     for artifact in report["artifacts"]:
         assert artifact["precision"] == "int8" and artifact["parity"]["passed"]
