@@ -1,8 +1,9 @@
 """Which PTQ calibration keeps a model closest to its FP32 self? From one FP32 checkpoint and the same calibration
 images, side by side: XNNPACK's histogram activation observers, plain min/max observers (what onnxruntime's and
-LiteRT's own quantizers use), and NNCF's PTQ with fast bias correction (edgekit's nncf backend).
+LiteRT's own quantizers use), edgekit's batch-mean observers (the mean of each calibration batch's min/max), and
+NNCF's PTQ with fast bias correction (edgekit's nncf backend).
 
-    .venv/bin/python benchmarks/ptq_calibration.py --models effnet_lite0,mbv3_large,resnet18,deit_tiny
+    .venv/bin/python benchmarks/ptq_calibration.py --models effnet_lite0,mbv3_large,resnet18,deit_tiny,dy_mbv3_small
     .venv/bin/python benchmarks/ptq_calibration.py --checkpoint RUN/model        # an edgekit checkpoint instead
 
 Without --checkpoint each model first trains a small FP32 teacher (`edgekit compress MODEL --no-int8`, 2 epochs on
@@ -72,7 +73,7 @@ def measure(checkpoint: Path, args) -> dict:
 
 
 def markdown(rows: list[dict], host: dict, args) -> str:
-    lines = ["# PTQ calibration: histogram vs min/max observers vs NNCF's bias correction\n",
+    lines = ["# PTQ calibration: histogram vs min/max vs batch-mean observers vs NNCF's bias correction\n",
              f"`benchmarks/ptq_calibration.py`; FP32 teachers: {args.epochs} epochs on {args.subset:,} Fashion-MNIST "
              f"images at {args.img_size} px; {args.calib_samples} calibration images; top-1 and agreement with the "
              "FP32 model's top-1 over the 10k test split, in PyTorch's int8 simulation. "
@@ -88,7 +89,7 @@ def markdown(rows: list[dict], host: dict, args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="effnet_lite0,mbv3_large,resnet18,deit_tiny")
+    parser.add_argument("--models", default="effnet_lite0,mbv3_large,resnet18,deit_tiny,dy_mbv3_small")
     parser.add_argument("--checkpoint", type=Path, action="append", help="measure these instead of training")
     parser.add_argument("--img-size", type=int, default=64)
     parser.add_argument("--subset", type=int, default=6000)
