@@ -98,8 +98,8 @@ def test_bad_int8_input_is_one_line_and_exit_2(cli_fast, tmp_path, args, fragmen
 
 
 def test_prune_distil_qat_chain_ships_integer_files_in_every_format(tmp_path, capsys):
-    """The chain once with two formats, then with a third: the rerun takes every model stage from the cache. Timing
-    int8 files: tests/test_pipeline.py and the device tests."""
+    """The chain once with two formats, then with a third: the rerun takes every model stage from the cache. No bench:
+    timing a file does not depend on its precision, and tests/test_pipeline.py times FP32 ones."""
     flags = dict(model="test_effnet", data="fashion-mnist", img_size=32, subset=512, epochs=1, prune=0.3, int8=True,
                  out=tmp_path / "run", bench=False, parity_samples=8, eval_samples=256, tflite_io="float",
                  overwrite=True, min_agreement_int8=TINY_MIN_AGREEMENT_INT8)
