@@ -97,6 +97,7 @@ class Int8(ModelStage):
         metrics: dict = {"mode": mode, "backend": backend.name, "backend_choice": why,
                          "calib_samples": sum(b.shape[0] for b in batches)}
         observer = scheme.resolve_observer(options.int8.calib_observer, ctx.setting.spec.family)
+        ranges = _activation_ranges(mode, backend.name, observer)
         float_layers: tuple[str, ...] = ()
         if options.int8.max_drop is not None:
             control = accuracy_control.search(model, graph, backend, batches, data, options.int8.max_drop,
@@ -106,11 +107,9 @@ class Int8(ModelStage):
         if mode == "qat":
             converted, metrics["qat"] = self._qat(model, graph, batches, float_layers, node, inputs, ctx)
         else:
-            info(f"int8: post-training quantization ({backend.name}) on {metrics['calib_samples']} calibration images"
-                 + (f", {observer} ranges" if backend.name == "pt2e" else ""))
+            info(f"int8: post-training quantization ({backend.name}) on {metrics['calib_samples']} calibration "
+                 f"images, ranges from {ranges}")
             converted = backend.quantize(graph, scheme.xnnpack_quantizer(False, float_layers, observer), batches)
-        ranges = ("QAT fake-quantizers (moving min/max)" if mode == "qat" else f"{observer} observers"
-                  if backend.name == "pt2e" else f"{backend.name} statistics")
         metrics.update(scheme=scheme.describe(float_layers, ranges), qdq=qdq_counts(converted),
                        census=graph_census(converted), activation_ranges=pt2e.observer_ranges(converted))
         info(f"int8: {metrics['census']['int8_ops']} integer ops, {metrics['census']['float_ops']} float ops "
@@ -142,6 +141,14 @@ class Int8(ModelStage):
         return pt2e.convert(prepared), {"epochs": config.epochs, "lr": config.lr, "kd": use_kd,
                                         "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
                                         **result.speed(), "history": result.history}
+
+
+def _activation_ranges(mode: str, backend: str, observer: str) -> str:
+    """How the int8 model's activation ranges are set, for the report: QAT's fake-quantizers, the pt2e backend's
+    PTQ observers, or another backend's own statistics (it ignores the quantizer's observers)."""
+    if mode == "qat":
+        return "QAT fake-quantizers (moving min/max)"
+    return f"{observer} observers" if backend == "pt2e" else f"{backend} statistics"
 
 
 def _copy_weights(prepared: torch.nn.Module, model: torch.nn.Module) -> None:
