@@ -16,6 +16,7 @@ from edgekit.quant.graph import (
     fold_relu6,
     quantize_sigmoid_gates,
     requantize_pads,
+    round_biases,
 )
 from edgekit.quant.norm_folding import with_folded_norms
 
@@ -75,13 +76,15 @@ def convert(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
 
 
 def finish(converted: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Common clean-up of a converted graph: ReLU6 folded into its quantizer, sigmoid gates and pads kept integer."""
+    """Common clean-up of a converted graph: ReLU6 folded into its quantizer, sigmoid gates and pads kept integer,
+    biases on the int32 grid the runtimes add them on."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
 
     fold_relu6(converted)
     drop_dropouts(converted)
     quantize_sigmoid_gates(converted)
     requantize_pads(converted)
+    round_biases(converted)  # last: the rewrites above may change input scales
     allow_exported_model_train_eval(converted)
     converted.eval()  # the patched eval() returns None
     return converted

@@ -1,5 +1,7 @@
 import copy
+from operator import attrgetter
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,6 +64,67 @@ def test_fold_relu6_keeps_outputs(tiny, batches):
     step = max(r["scale"] for r in pt2e.observer_ranges(folded))
     # the folded quantizer has a finer step over [0, 6]: outputs move by at most a few steps, never more
     assert (folded(x) - plain(x)).abs().max() < 4 * step * 8
+
+
+def test_an_average_pool_gets_a_range_of_its_own(tiny, batches):
+    """TinyNet's pooled features span less than the feature map; they get their own, finer step."""
+    converted = _quantize(tiny, batches)
+    mean = next(n for n in converted.graph.nodes if n.target == torch.ops.aten.mean.dim)
+    pooled_q = next(iter(mean.users))
+    assert pooled_q.target == torch.ops.quantized_decomposed.quantize_per_tensor.default
+    assert pooled_q.args[1] < 0.8 * mean.args[0].args[1]  # its scale vs the scale of the map it averages
+    pooled = torch.cat([_pooled(tiny, b) for b in batches])  # the range still covers the calibration pools
+    top = pooled_q.args[1] * (pooled_q.args[4] - pooled_q.args[2])
+    assert top >= 0.9 * pooled.max()
+
+
+def _pooled(model, images):
+    """TinyNet's pooled features in float."""
+    with torch.no_grad():
+        x = model.act(model.bn(model.stem(images)))
+        return (x + model.pw(model.act(model.dw(x)))).mean((2, 3))
+
+
+@pytest.fixture
+def wide_weights(tiny):
+    """TinyNet with every other depthwise channel's weights 40x larger: large weight scales, coarse bias steps."""
+    with torch.no_grad():
+        tiny.dw.weight[::2] *= 40
+        tiny.dw.bias.uniform_(-3, 3)
+        tiny.pw.bias.uniform_(-1, 1)
+    return tiny
+
+
+def test_biases_sit_on_the_int32_grid(wide_weights, batches):
+    converted = _quantize(wide_weights, batches)
+    layers = [n for n in converted.graph.nodes if n.target in (torch.ops.aten.conv2d.default,
+                                                               torch.ops.aten.linear.default)]
+    biased = [n for n in layers if len(n.args) > 2 and n.args[2] is not None]
+    assert len(biased) == 4  # the stem (its folded batch norm), dw, pw and head
+    for node in biased:
+        x_scale = node.args[0].args[1]
+        w_scale = attrgetter(node.args[1].args[1].target)(converted)
+        steps = attrgetter(node.args[2].target)(converted).double() / (x_scale * w_scale.double())
+        assert (steps - steps.round()).abs().max() < 0.05, node.name  # float32 biases: ~1e-7 relative
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite", "pte"])
+def test_every_runtime_adds_the_bias_as_the_reference_does(wide_weights, batches, tmp_path, fmt):
+    """The runtimes add biases in int32; with the reference's biases on that grid, the files match it exactly
+    (with float biases, 2% of this net's outputs were one step off in all three runtimes)."""
+    from edgekit.core.formats import FORMATS
+    from edgekit.exporters import export
+    from edgekit.runtimes import open_session
+
+    converted = _quantize(wide_weights, batches)
+    result = export(fmt, converted, batches[0][:1], tmp_path / f"wide{FORMATS.get(fmt).suffix}")
+    session = open_session(result.path, threads=1)
+    x = torch.rand(32, 3, 16, 16, generator=torch.Generator().manual_seed(5)) * 4 - 2
+    out = np.concatenate([session.run(x[i:i + 1].numpy()) for i in range(len(x))])
+    with torch.no_grad():
+        ref = converted(x).numpy()
+    step = next(n for n in converted.graph.nodes if n.op == "output").args[0][0].args[1]
+    assert np.abs(out - ref).max() < 0.01 * step
 
 
 def test_unfold_weights_is_exact(tiny, batches):
