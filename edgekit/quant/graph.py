@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+from operator import attrgetter
 
 import torch
 from torch.fx.passes.tools_common import legalize_graph
@@ -94,12 +95,12 @@ def round_biases(model: torch.fx.GraphModule) -> int:
         if not _is(x, qdq.dequantize_per_tensor) or not isinstance(x.args[1], float) or b.op != "get_attr":
             continue
         if _is(w, qdq.dequantize_per_channel) and w.args[1].op == "get_attr" and w.args[3] == axis:
-            w_scale = _attr(model, w.args[1].target).to(torch.float64)
+            w_scale = attrgetter(w.args[1].target)(model).to(torch.float64)
         elif _is(w, qdq.dequantize_per_tensor) and isinstance(w.args[1], float):
             w_scale = torch.tensor([w.args[1]], dtype=torch.float64)
         else:
             continue
-        bias = _attr(model, b.target)
+        bias = attrgetter(b.target)(model)
         if w_scale.numel() not in (1, bias.numel()):
             continue
         step = (torch.tensor(x.args[1], dtype=torch.float32) * w_scale.to(torch.float32)).to(torch.float64)
@@ -107,14 +108,6 @@ def round_biases(model: torch.fx.GraphModule) -> int:
             bias.copy_((torch.round(bias.to(torch.float64) / step) * step).to(bias.dtype))
         rounded += 1
     return rounded
-
-
-def _attr(model: torch.nn.Module, target: str) -> torch.Tensor:
-    """The tensor a get_attr node reads (`a.b.c` paths included)."""
-    value = model
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def drop_dropouts(model: torch.fx.GraphModule) -> int:

@@ -54,7 +54,7 @@ def calibration_batches(data, samples: int, batch_size: int, seed: int) -> list[
 @register
 class Int8(ModelStage):
     name = "int8"
-    version = TRAINER_VERSION
+    version = 100 * scheme.VERSION + TRAINER_VERSION  # QAT trains; both change what a cached entry holds
     may_follow = ("teacher", "prune", "attention", "kd", "finetune")
     reads = ("int8", "seed", "data.eval_samples", "train.batch_size")
     libraries = ("torch", "torchao", "executorch", "nncf")
