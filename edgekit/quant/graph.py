@@ -95,15 +95,15 @@ def round_biases(model: torch.fx.GraphModule) -> int:
         if not _is(x, qdq.dequantize_per_tensor) or not isinstance(x.args[1], float) or b.op != "get_attr":
             continue
         if _is(w, qdq.dequantize_per_channel) and w.args[1].op == "get_attr" and w.args[3] == axis:
-            w_scale = attrgetter(w.args[1].target)(model).to(torch.float64)
+            w_scale = attrgetter(w.args[1].target)(model)
         elif _is(w, qdq.dequantize_per_tensor) and isinstance(w.args[1], float):
-            w_scale = torch.tensor([w.args[1]], dtype=torch.float64)
+            w_scale = torch.tensor([w.args[1]])
         else:
             continue
         bias = attrgetter(b.target)(model)
         if w_scale.numel() not in (1, bias.numel()):
             continue
-        step = (torch.tensor(x.args[1], dtype=torch.float32) * w_scale.to(torch.float32)).to(torch.float64)
+        step = (x.args[1] * w_scale.to(torch.float32)).to(torch.float64)  # float32, as the runtimes compute it
         with torch.no_grad():
             bias.copy_((torch.round(bias.to(torch.float64) / step) * step).to(bias.dtype))
         rounded += 1
