@@ -136,3 +136,27 @@ def test_fidelity_non_finite_outputs_fail_and_mismatched_shapes_are_refused():
     assert not fidelity(np.full((3, 3), np.nan), reference, 1e-3, 0.0)["passed"]
     with pytest.raises(ValueError, match="one shape"):
         fidelity(np.eye(2), reference, 1e-3, 0.0)
+
+
+def test_interleaved_no_call_pays_for_the_one_before_it():
+    """A call that is slow right after one particular other call (its cache evicted) is timed warm."""
+    import time
+
+    from edgekit.bench.measure import interleaved
+
+    log = []
+
+    def make(name, penalised_after=None):
+        def call():
+            if penalised_after is not None and log and log[-1] == penalised_after:
+                time.sleep(0.02)
+            log.append(name)
+        return call
+
+    calls = [make("fp32"), make("int8", penalised_after="fp32"), make("peer")]
+    results = interleaved(calls, warmup=1, runs=40, round_size=5)
+    assert [len(s) for s, _ in results] == [40, 40, 40]
+    assert max(results[1][0]) < 10, "a timed run of int8 followed fp32"
+    pairs = list(zip(log, log[1:]))
+    before_int8 = [a for a, b in pairs if b == "int8" and a != "int8"]
+    assert before_int8.count("fp32") and before_int8.count("peer"), "every call follows every other one"
