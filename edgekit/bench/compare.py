@@ -2,7 +2,8 @@
 
 Each file is first loaded and run in a child process (edgekit.runtimes.isolated: cold start, peak memory; a crashing
 runtime cannot take edgekit down), then timed here: warm-up by count and time, runs by count and minimum time, on
-the CPUs given by --cpus. With a baseline, candidate and baseline alternate in A B B A rounds so drift hits both.
+the CPUs given by --cpus. With a baseline, candidate and baseline alternate in rounds
+(edgekit.runtimes.worker.interleaved) so drift hits both.
 """
 
 from __future__ import annotations

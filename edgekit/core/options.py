@@ -307,6 +307,9 @@ class Int8Options(Section):
                                           "sensitive layers stay float", ge=0)
     qat_epochs: float = option(1.0, "QAT epochs; a fraction trains on that share of an epoch (e.g. 0.25)", ge=0)
     qat_lr: float = option(1e-4, "QAT learning rate", gt=0)
+    qat_bn: Literal["freeze", "update"] = option(
+        "freeze", "QAT's BatchNorm statistics: freeze (the input model's, as deployed; dropout off too) or update "
+                  "them from the training batches")
 
     @field_validator("backend", mode="before")
     @classmethod

@@ -33,7 +33,7 @@ def _session(model: torch.nn.Module, img_size: int, directory: Path, name: str, 
 
 def measure(models: dict[str, torch.nn.Module], img_size: int, runs: int = 30, warmup: int = 5,
             rounds: int = 4, threads: int = 1) -> dict[str, dict]:
-    """p50/p90… per model, timed interleaved in `rounds` (A B B A …) so drift hits every model alike."""
+    """p50/p90… per model, timed interleaved in rounds (worker.interleaved) so drift hits every model alike."""
     x = np.random.default_rng(0).standard_normal((1, 3, img_size, img_size)).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edgekit-prune-") as tmp:
         sessions = {k: _session(m, img_size, Path(tmp), k, threads) for k, m in models.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import types
 from typing import Iterable
 
 import torch
@@ -50,6 +51,20 @@ def prepare(graph: torch.fx.GraphModule, quantizer, qat: bool) -> torch.fx.Graph
     with quiet_export():
         prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(copy.deepcopy(graph), quantizer)
     allow_exported_model_train_eval(prepared)  # .train()/.eval() switch BN and dropout in the graph
+    return prepared
+
+
+def freeze_batch_norms(prepared: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Keep a QAT graph in eval mode while it trains: BatchNorms normalise with (and keep) their running
+    statistics, as the converted model will, and dropout is off; gradients flow as usual.
+
+    In train mode the graph normalises each batch by its own statistics and overwrites the running ones with those
+    of fake-quantized activations of augmented batches; a short QAT then ships statistics it never validated
+    (effnet_lite0, 0.25 epoch: 79.08% top-1 against 79.62% frozen, PTQ 79.40%). `train()` is rebound to a no-op,
+    as torchao binds train/eval on exported graphs (allow_exported_model_train_eval).
+    """
+    prepared.eval()
+    prepared.train = types.MethodType(lambda self, mode=True: self, prepared)
     return prepared
 
 

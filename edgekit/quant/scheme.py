@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-#: bumped when the integer model a given input quantizes to changes (2: pools' own ranges, biases on the int32 grid)
-VERSION = 2
+#: bumped when the integer model a given input quantizes to changes (2: pools' own ranges, biases on the int32 grid;
+#: 3: QAT ranges no longer follow the validation images, QAT keeps BatchNorm statistics)
+VERSION = 3
 WEIGHTS = "int8 symmetric, per output channel"
 ACTIVATIONS = "int8 affine, per tensor"
 

@@ -122,6 +122,8 @@ class Int8(ModelStage):
         options, data = node.options, ctx.data
         prepared = pt2e.prepare(graph, scheme.xnnpack_quantizer(True, float_layers), qat=True)
         pt2e.calibrate(prepared, batches)  # start the fake-quantizers from calibrated ranges
+        if options.int8.qat_bn == "freeze":
+            pt2e.freeze_batch_norms(prepared)
         config = TrainConfig.from_options(options.train, seed=options.seed, eval_samples=options.data.eval_samples,
                                           epochs=options.int8.qat_epochs, lr=options.int8.qat_lr, ema_decay=None,
                                           warmup_fraction=0.0, layer_decay=None, mix=MixConfig())
@@ -132,13 +134,15 @@ class Int8(ModelStage):
             objective = Distillation(inputs["teacher"].model.module, prepared, example,
                                      temperature=options.recover.temperature, alpha=options.recover.alpha,
                                      label_smoothing=options.train.label_smoothing)
-        info(f"int8: quantization-aware training, {config.epochs} epoch(s) at lr {config.lr}"
+        frozen = ", BatchNorm statistics frozen" if options.int8.qat_bn == "freeze" else ""
+        info(f"int8: quantization-aware training, {config.epochs} epoch(s) at lr {config.lr}{frozen}"
              f"{' with distillation from the FP32 teacher' if use_kd else ''}")
         result = train(prepared, data, config, label="qat", stage="qat", model_name=ctx.setting.spec.name,
                        objective=objective, state_path=ctx.state_path("qat") if distributed.is_main() else None,
                        resume=ctx.resume)
         _copy_weights(prepared, model)
         return pt2e.convert(prepared), {"epochs": config.epochs, "lr": config.lr, "kd": use_kd,
+                                        "batch_norm": options.int8.qat_bn,
                                         "best_epoch": result.best_epoch, "best_val_top1": result.best_top1,
                                         **result.speed(), "history": result.history}
 

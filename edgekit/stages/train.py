@@ -37,6 +37,7 @@ from edgekit.data.batches import datasets, fetch, samples, set_epoch, set_policy
 from edgekit.data.mixing import MixConfig, MixPlan, mix, soft_targets
 from edgekit.data.mixing import plan as mix_plan
 from edgekit.data.progressive import progressive_stage, stage_fraction
+from edgekit.quant.fake_quant import frozen_observers
 from edgekit.stages import distributed as dist
 from edgekit.stages.accelerator import Accelerator, select
 from edgekit.stages.precise_bn import recalibrate
@@ -488,14 +489,15 @@ def _validate(model: torch.nn.Module, data: DataBundle, config: TrainConfig, acc
     n = len(data.val) if config.eval_samples is None else min(config.eval_samples, len(data.val))
     loss_fn = torch.nn.CrossEntropyLoss(reduction="sum")
     loss, top1, top5 = 0.0, 0, 0
-    for begin in range(0, n, 256):
-        images, labels = fetch(data.val, list(range(begin, min(n, begin + 256))))
-        images = images.to(accel.device).contiguous(memory_format=torch.channels_last)
-        with accel.autocast():
-            logits = model(images).float().cpu()
-        loss += loss_fn(logits, labels).item()
-        correct1, correct5 = topk_correct(logits, labels)
-        top1, top5 = top1 + correct1, top5 + correct5
+    with frozen_observers(model):  # a QAT model's ranges come from training images only
+        for begin in range(0, n, 256):
+            images, labels = fetch(data.val, list(range(begin, min(n, begin + 256))))
+            images = images.to(accel.device).contiguous(memory_format=torch.channels_last)
+            with accel.autocast():
+                logits = model(images).float().cpu()
+            loss += loss_fn(logits, labels).item()
+            correct1, correct5 = topk_correct(logits, labels)
+            top1, top5 = top1 + correct1, top5 + correct5
     return {"val_loss": round(loss / n, 4), "val_top1": round(100 * top1 / n, 3), "val_top5": round(100 * top5 / n, 3)}
 
 
