@@ -18,7 +18,9 @@ The peers (benchmarks/peers_make.py) get the calibration images edgekit's int8 s
 same subset and seed); every file is then run in its own runtime (edgekit.runtimes.open_session) on the same test
 images: top-1, top-1 agreement with the FP32 PyTorch model, and p50 latency at 1 and 2 threads with all files of
 one runtime timed interleaved in one process (edgekit.bench.measure.interleaved), speed-up against the FP32 file
-of that runtime with a bootstrap CI. Writes benchmarks/results/peers.{md,json} with the CPU name and SIMD flags.
+of that runtime with a bootstrap CI. Each peer is then compared with edgekit's rows of its format, paired: the
+top-1 difference on the same images (tie when its 95% interval holds 0) and the p50 ratio from the same interleaved
+timing (tie when its interval holds 1). Writes benchmarks/results/peers.{md,json} with the CPU name and SIMD flags.
 """
 
 from __future__ import annotations
@@ -127,10 +129,11 @@ def first_of_top5(logits):
     return logits.topk(min(5, logits.shape[1]), 1, True, True).indices[:, 0]
 
 
-def evaluate(rows: list[dict], model, val, threads: int) -> None:
+def evaluate(rows: list[dict], model, val, threads: int) -> dict[int, np.ndarray]:
     """Top-1 (edgekit's own top-k counting, so ties resolve as in edgekit's reports) and top-1 agreement with the
     FP32 PyTorch model of every row's file, in its runtime, on the same images. `ties`: images whose two largest
-    logits are equal (common with an int8 output tensor), where either class may count as the prediction."""
+    logits are equal (common with an int8 output tensor), where either class may count as the prediction.
+    Returns each evaluated row's per-image correctness (by id of the row), for the paired comparisons."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -144,6 +147,7 @@ def evaluate(rows: list[dict], model, val, threads: int) -> None:
         except Exception as exc:  # noqa: BLE001 - any runtime's load error becomes the row's reason
             r["error"] = f"cannot load: {str(exc).splitlines()[0][:200]}"
     counts = {k: {"correct": 0, "agree": 0, "ties": 0} for k in sessions}
+    correct: dict[int, list[np.ndarray]] = {k: [] for k in sessions}
     seen = 0
     for images, labels in DataLoader(val, batch_size=500, shuffle=False):
         x = images.numpy()
@@ -155,6 +159,7 @@ def evaluate(rows: list[dict], model, val, threads: int) -> None:
                 top2 = logits.topk(2).values
                 c = counts[id(r)]
                 c["correct"] += topk_correct(logits, labels)[0]
+                correct[id(r)].append((first_of_top5(logits) == labels).numpy())
                 c["agree"] += int((first_of_top5(logits) == ref).sum())
                 c["ties"] += int((top2[:, 0] == top2[:, 1]).sum())
         seen += len(labels)
@@ -164,6 +169,52 @@ def evaluate(rows: list[dict], model, val, threads: int) -> None:
             c = counts[id(r)]
             r.update(top1=round(100 * c["correct"] / seen, 2), agreement_fp32=round(100 * c["agree"] / seen, 2),
                      ties=c["ties"], eval_n=seen)
+    return {k: np.concatenate(v) for k, v in correct.items()}
+
+
+#: each peer row is compared with these edgekit rows of its own format (same runtime, same images)
+EDGEKIT_FOR = {"int8": ("ek:ptq", "ek:qat"), "fp32": ("ek:prune",)}
+
+
+def paired_difference(ours: np.ndarray, theirs: np.ndarray) -> dict:
+    """edgekit's top-1 minus a peer's on the same images, in points, with a 95% interval (normal approximation
+    of the per-image difference, which pairs the two: images both get right or wrong add no noise). A tie when the
+    interval holds 0."""
+    d = ours.astype(np.float64) - theirs.astype(np.float64)
+    mean, half = d.mean(), 1.96 * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("inf")
+    low, high = 100 * (mean - half), 100 * (mean + half)
+    verdict = "tie" if low <= 0 <= high else ("edgekit ahead" if low > 0 else "peer ahead")
+    return {"points": round(100 * mean, 2), "ci": [round(low, 2), round(high, 2)], "verdict": verdict,
+            "only_edgekit_right": int(((ours == 1) & (theirs == 0)).sum()),
+            "only_peer_right": int(((ours == 0) & (theirs == 1)).sum())}
+
+
+def compare_speed(rows: list[dict], threads: str = "1") -> None:
+    """Add edgekit's p50 over each compared peer's (same runtime, timed interleaved) with a bootstrap interval."""
+    from edgekit.bench.stats import ratio_with_ci
+
+    for r in rows:
+        for mode, d in (r.get("vs_edgekit") or {}).items():
+            ours = next((e for e in rows if e["producer"] == f"ek:{mode}" and e["format"] == r["format"]), None)
+            if ours is None or threads not in ours.get("latency_ms", {}) or threads not in r.get("latency_ms", {}):
+                continue
+            ratio = ratio_with_ci(ours["latency_ms"][threads]["samples"], r["latency_ms"][threads]["samples"])
+            low, high = ratio["ratio_ci"]
+            d["p50_ratio"] = {"threads": int(threads), "ratio": ratio["ratio"], "ci": ratio["ratio_ci"],
+                              "verdict": "tie" if low <= 1 <= high else ("edgekit faster" if high < 1 else
+                                                                         "peer faster")}
+
+
+def compare_with_edgekit(rows: list[dict], correct: dict[int, np.ndarray]) -> None:
+    """Each peer row's paired top-1 difference from the edgekit rows of the same format and precision."""
+    for r in rows:
+        if r["producer"].startswith("ek:") or id(r) not in correct:
+            continue
+        for producer in EDGEKIT_FOR[r["precision"]]:
+            ours = next((e for e in rows if e["producer"] == producer and e["format"] == r["format"]
+                         and id(e) in correct), None)
+            if ours is not None:
+                r.setdefault("vs_edgekit", {})[producer[3:]] = paired_difference(correct[id(ours)], correct[id(r)])
 
 
 def ort_graph(path: Path, scratch: Path) -> dict:
@@ -290,7 +341,8 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
             r["path"], r["size_bytes"] = str(path), path.stat().st_size
         record["rows"].append(r)
     say(f"{name}: evaluating every file on {len(val)} test images")
-    evaluate([r for r in record["rows"] if not r["error"]], model, val, 1)
+    correct = evaluate([r for r in record["rows"] if not r["error"]], model, val, 1)
+    compare_with_edgekit(record["rows"], correct)
     for r in record["rows"]:
         if r["format"] == "onnx" and not r["error"]:
             r["ort_graph"] = ort_graph(Path(r["path"]), work / "optimized.onnx")
@@ -299,6 +351,7 @@ def one_model(name: str, args, env: dict, work: Path) -> dict:
         for threads in (1, 2):
             say(f"{name}: timing {len(group)} {RUNTIME[fmt]} files interleaved, {threads} thread(s), {args.runs} runs")
             time_format(group, threads, args)
+    compare_speed(record["rows"])
     return record
 
 
@@ -321,6 +374,28 @@ def table(record: dict) -> list[str]:
     return lines
 
 
+def paired_table(record: dict) -> list[str]:
+    """edgekit's top-1 minus each peer's, paired on the same test images, with the verdict."""
+    compared = [r for r in record["rows"] if r.get("vs_edgekit")]
+    if not compared:
+        return []
+    names = {"ptq": "edgekit PTQ", "qat": "edgekit QAT", "prune": "edgekit prune + KD"}
+    lines = ["edgekit against each peer: top-1 of edgekit minus the peer's, paired on the same test images (points, "
+             "95% interval; a tie when it holds 0), the images only one of the two gets right, and edgekit's p50 "
+             "over the peer's from the same interleaved timing (95% bootstrap interval; a tie when it holds 1):", "",
+             "| peer row | runtime | against | edgekit − peer | verdict | only edgekit / only peer right "
+             "| edgekit p50 / peer p50 (1 thread) | speed verdict |", "|---|---|---|---|---|---|---|---|"]
+    for r in compared:
+        for mode, d in r["vs_edgekit"].items():
+            speed = d.get("p50_ratio")
+            ratio = f"{speed['ratio']:.3f} [{speed['ci'][0]:.3f}, {speed['ci'][1]:.3f}] | {speed['verdict']}" \
+                if speed else "- | -"
+            lines.append(f"| {r['row']} | {r['runtime']} | {names[mode]} | {d['points']:+.2f} [{d['ci'][0]:+.2f}, "
+                         f"{d['ci'][1]:+.2f}] | {d['verdict']} | {d['only_edgekit_right']} / {d['only_peer_right']} "
+                         f"| {ratio} |")
+    return lines + [""]
+
+
 def write(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "peers.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -335,7 +410,7 @@ def write(results: dict, out: Path) -> None:
              "output tensor makes them common; top-1 counts them as torch.topk resolves them, as edgekit does).",
              ""]
     for record in results["models"]:
-        lines += table(record) + [""]
+        lines += table(record) + [""] + paired_table(record)
         graphs = [r for r in record["rows"] if r.get("ort_graph")]
         lines += ["What onnxruntime's CPU EP runs (the graph after its optimisations):", "",
                   "| row | int8 convs | float convs | of which blocked NCHWc | Transpose/Reorder | DequantizeLinear left "
