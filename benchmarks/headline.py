@@ -12,8 +12,9 @@ Per model, three edgekit runs share one cache, so the teacher trains once and is
 first at --img-size, trained on --data: top-1 in each runtime on the test split and each file's top-1 agreement
 with its PyTorch reference (FP32, or the int8 model) come from edgekit's own verification; then at --speed-size
 (224 px) with untrained weights, for latency only. Weights do not change the architecture: edgekit prunes every
-layer by the same ratio and rounds widths to 8, so the 224 px files have the trained files' widths (the script
-checks the parameter counts where they do not depend on the input size). Every file of one size is then timed
+layer by the same ratio and rounds widths to 8, so the 224 px files have the trained files' widths (the JSON's
+`same_widths` records whether each file's parameter count matches; it cannot for models whose position
+embeddings grow with the input size). Every file of one size is then timed
 here, all twelve interleaved in one process at 1 thread (and --threads), and each p50 is divided into the FP32
 ONNX file's, with a 95% bootstrap interval. Writes benchmarks/results/headline.{md,json,png} with the CPU's name
 and SIMD flags.
@@ -86,8 +87,8 @@ def files_of(name: str, args, env: dict, speed: bool) -> tuple[list[dict], dict[
 
 def time_together(rows: list[dict], threads: int, args) -> None:
     """p50 of every file, all interleaved in this process; speed-up against the FP32 teacher's ONNX file."""
-    from edgekit.bench.measure import example_input, interleaved
-    from edgekit.bench.stats import ratio_with_ci
+    from edgekit.bench.measure import example_input, interleaved, summarize
+    from edgekit.bench.stats import speedup_with_ci
     from edgekit.runtimes import open_session
 
     sessions = [open_session(Path(r["path"]), threads) for r in rows]
@@ -95,10 +96,8 @@ def time_together(rows: list[dict], threads: int, args) -> None:
     results = interleaved(calls, args.warmup, args.runs, min_seconds=args.min_seconds)
     base = next(res for r, res in zip(rows, results) if r["variant"] == VARIANTS[0] and r["format"] == "onnx")
     for r, (samples, _) in zip(rows, results):
-        ratio = ratio_with_ci(samples, base[0])
-        r.setdefault("p50_ms", {})[str(threads)] = round(float(sorted(samples)[len(samples) // 2]), 4)
-        r.setdefault("speedup", {})[str(threads)] = {"speedup": round(1 / ratio["ratio"], 3), "ci": [
-            round(1 / ratio["ratio_ci"][1], 3), round(1 / ratio["ratio_ci"][0], 3)]}
+        r.setdefault("p50_ms", {})[str(threads)] = summarize(samples)["p50"]
+        r.setdefault("speedup", {})[str(threads)] = speedup_with_ci(samples, base[0])
     del sessions, calls
 
 

@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     from edgekit.bench.measure import example_input, interleaved
-    from edgekit.bench.stats import ratio_with_ci
+    from edgekit.bench.stats import speedup_with_ci
     from edgekit.runtimes import open_session
 
     model, kinds = build(args.model, args.ratio, args.img_size, args.num_classes)
@@ -128,10 +128,10 @@ def main() -> None:
         del sessions, calls
         rows = []
         for (name, path), (samples, _) in zip(paths.items(), timed):
-            ratio = ratio_with_ci(samples, timed[0][0])
+            speedup = speedup_with_ci(samples, timed[0][0])
             rows.append({"file": name, "size_mb": round(path.stat().st_size / 1e6, 2),
-                         "p50_ms": round(float(np.median(samples)), 3), "speedup": round(1 / ratio["ratio"], 3),
-                         "speedup_ci": [round(1 / ratio["ratio_ci"][1], 3), round(1 / ratio["ratio_ci"][0], 3)],
+                         "p50_ms": round(float(np.median(samples)), 3), "speedup": speedup["speedup"],
+                         "speedup_ci": speedup["ci"],
                          "conv_ms_by_kind": conv_time_by_kind(path, args.img_size, args.profile_runs)})
     count = collections.Counter(kinds.values())
     result = {"model": args.model, "ratio": args.ratio, "img_size": args.img_size, "runs": args.runs,

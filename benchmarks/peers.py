@@ -245,7 +245,7 @@ def ort_graph(path: Path, scratch: Path) -> dict:
 def time_format(rows: list[dict], threads: int, args) -> None:
     """p50 of every file of one runtime, interleaved in this process; speed-up vs that runtime's FP32 file."""
     from edgekit.bench.measure import example_input, interleaved, latency_record
-    from edgekit.bench.stats import ratio_with_ci
+    from edgekit.bench.stats import speedup_with_ci
     from edgekit.runtimes import open_session
 
     live = [r for r in rows if not r.get("error")]
@@ -256,10 +256,7 @@ def time_format(rows: list[dict], threads: int, args) -> None:
     for r, (samples, util) in zip(live, results):
         r.setdefault("latency_ms", {})[str(threads)] = latency_record(samples, util, args.warmup, threads)
         if base is not None:
-            ratio = ratio_with_ci(samples, base[0])
-            r.setdefault("speedup", {})[str(threads)] = {
-                "speedup": round(1 / ratio["ratio"], 3),
-                "ci": [round(1 / ratio["ratio_ci"][1], 3), round(1 / ratio["ratio_ci"][0], 3)]}
+            r.setdefault("speedup", {})[str(threads)] = speedup_with_ci(samples, base[0])
     del sessions, calls
 
 

@@ -38,6 +38,14 @@ def ratio_with_ci(candidate: list[float], baseline: list[float], confidence: flo
             "method": "bootstrap of the ratio of medians, interleaved A/B rounds"}
 
 
+def speedup_with_ci(candidate: list[float], baseline: list[float], confidence: float = 0.95) -> dict:
+    """The baseline's median over the candidate's (how many times faster), with `ratio_with_ci`'s interval
+    inverted: {"speedup", "ci": [low, high]}."""
+    ratio = ratio_with_ci(candidate, baseline, confidence)
+    low, high = ratio["ratio_ci"]
+    return {"speedup": round(1 / ratio["ratio"], 3), "ci": [round(1 / high, 3), round(1 / low, 3)]}
+
+
 def _ratio_of_medians(candidate: np.ndarray, baseline: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.median(candidate, axis=axis) / np.median(baseline, axis=axis)
 

@@ -10,6 +10,7 @@ from edgekit.bench.stats import (
     ratio_test,
     ratio_with_ci,
     shift_interval,
+    speedup_with_ci,
 )
 
 
@@ -82,3 +83,13 @@ def test_ratio_with_ci_agrees_with_the_hand_written_bootstrap():
     assert result["ratio"] == round(np.median(cand) / np.median(base), 4) and low < result["ratio"] < high
     noise = np.std([_old_ratio_ci(cand, base, 0.9, 1000, seed) for seed in range(20)], axis=0)
     assert np.allclose([low, high], _old_ratio_ci(cand, base, 0.9, 1000, 7), atol=3 * noise.max())
+
+
+def test_speedup_with_ci_is_the_inverted_ratio_and_its_interval():
+    rng = np.random.default_rng(5)
+    cand, base = rng.lognormal(math.log(5), 0.05, 100), rng.lognormal(math.log(10), 0.05, 100)
+    ratio = ratio_with_ci(cand.tolist(), base.tolist())
+    result = speedup_with_ci(cand.tolist(), base.tolist())
+    assert result["speedup"] == pytest.approx(1 / ratio["ratio"], abs=1e-3)
+    assert result["ci"] == pytest.approx([1 / ratio["ratio_ci"][1], 1 / ratio["ratio_ci"][0]], abs=1e-3)
+    assert result["ci"][0] < result["speedup"] < result["ci"][1] and 1.9 < result["speedup"] < 2.1
